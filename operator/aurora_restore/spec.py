@@ -1,0 +1,660 @@
+"""The AuroraRestore resource contract: spec and status models, defaults and validation.
+
+This module is the functional core's vocabulary. It imports pydantic only, so that the
+CRD schema tests, the pipeline and the CLI can share it without AWS or Kubernetes.
+
+The rules mirror AWS's own naming rules (and the seed pipeline's ``validate_*``
+helpers), so that a bad spec is rejected before anything reaches AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+# --- identifier rules -------------------------------------------------------------------
+
+_AWS_ID_RULE = (
+    "letters, digits or hyphens, starting with a letter, with no two consecutive hyphens "
+    "and no trailing hyphen"
+)
+_AWS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+AUTOMATED_SNAPSHOT = re.compile(
+    r"^rds:(?P<cluster>[a-z][a-z0-9-]{0,62})-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$"
+)
+REGION = re.compile(
+    r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso|-isob|-isof|-isoe)?"
+    r"-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$"
+)
+_PARTITION = r"arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-f|-iso-e)?"
+_REGION_RE = REGION.pattern[1:-1]
+SNAPSHOT_ARN = re.compile(
+    rf"^{_PARTITION}:rds:(?P<region>{_REGION_RE}):\d{{12}}:cluster-snapshot:(?P<id>.+)$"
+)
+KMS_KEY = re.compile(
+    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|mrk-[0-9a-f]{32}"
+    r"|alias/[A-Za-z0-9/_-]{1,250}"
+    rf"|{_PARTITION}:kms:{_REGION_RE}:\d{{12}}:(?:key/[A-Za-z0-9-]{{1,64}}|alias/[A-Za-z0-9/_-]{{1,250}}))$"
+)
+SNS_TOPIC_ARN = re.compile(
+    rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$"
+)
+VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+SG_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+(\.[a-z0-9]+)?$")
+ENGINE_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
+SUBNET_GROUP = re.compile(r"^[A-Za-z0-9 ._-]{1,255}$")
+DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+K8S_KEY = re.compile(r"^[-._A-Za-z0-9]{1,253}$")
+PG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+SECRETS_MANAGER_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
+TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
+TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$")
+RESERVED_PG_USERS = ("postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "public")
+
+
+def _aws_identifier(value: str, what: str, max_len: int) -> str:
+    if not 1 <= len(value) <= max_len:
+        raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {len(value)} characters)")
+    if not _AWS_ID.match(value) or "--" in value or value.endswith("-"):
+        raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {value!r})")
+    return value.lower()
+
+
+def validate_cluster_id(value: str) -> str:
+    """AWS DB cluster identifier; stored lower-case, as AWS does."""
+    return _aws_identifier(value, "a DB cluster identifier", 63)
+
+
+def validate_snapshot_id(value: str) -> str:
+    """A cluster snapshot identifier this operator may create (a copy's name)."""
+    return _aws_identifier(value, "a cluster snapshot identifier", 255)
+
+
+def validate_source_snapshot_id(value: str) -> str:
+    """A source snapshot: a manual name, an automated ``rds:`` name, or a snapshot ARN."""
+    if SNAPSHOT_ARN.match(value):
+        return value
+    if value.startswith("rds:"):
+        if AUTOMATED_SNAPSHOT.match(value):
+            return value
+        raise ValueError(
+            "an automated snapshot identifier must look like rds:<cluster>-YYYY-MM-DD-HH-MM "
+            f"(got {value!r})"
+        )
+    return validate_snapshot_id(value)
+
+
+def validate_region(value: str) -> str:
+    if not REGION.match(value):
+        raise ValueError(
+            f"must be an AWS region name such as us-east-1 or eu-central-2 (got {value!r})"
+        )
+    return value
+
+
+def _pattern(regex: re.Pattern[str], allowed: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.match(value):
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise ValueError(f"must be {allowed} (got {shown!r})")
+        return value
+
+    return AfterValidator(check)
+
+
+def parse_duration(value: str) -> dt.timedelta:
+    """Durations in the resource are written like ``90m``, ``2h`` or ``1h30m``."""
+    match = DURATION.match(value)
+    if not value or not match:
+        raise ValueError(f"must be a duration such as 90m, 2h or 1h30m (got {value!r})")
+    return dt.timedelta(
+        hours=int(match["h"] or 0), minutes=int(match["m"] or 0), seconds=int(match["s"] or 0)
+    )
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _date(value: str) -> str:
+    if value == "latest":
+        return value
+    try:
+        dt.date.fromisoformat(value)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"must be a UTC date YYYY-MM-DD or 'latest' (got {value!r})") from None
+    return value
+
+
+def _pg_user(value: str) -> str:
+    if not PG_NAME.match(value):
+        raise ValueError(
+            "must be 1-63 letters, digits, '_', '$' or '-', starting with a letter or '_' "
+            f"(got {value[:80]!r})"
+        )
+    lowered = value.lower()
+    if lowered in RESERVED_PG_USERS or lowered.startswith(("pg_", "rds_", "rds")):
+        raise ValueError(f"{value!r} is reserved by PostgreSQL or RDS; choose another name")
+    return value
+
+
+ClusterId = Annotated[str, AfterValidator(validate_cluster_id)]
+SnapshotId = Annotated[str, AfterValidator(validate_snapshot_id)]
+SourceSnapshotId = Annotated[str, AfterValidator(validate_source_snapshot_id)]
+Region = Annotated[str, AfterValidator(validate_region)]
+Duration = Annotated[str, AfterValidator(_duration)]
+KmsKeyId = Annotated[str, _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN")]
+SnsTopicArn = Annotated[str, _pattern(SNS_TOPIC_ARN, "an SNS topic ARN")]
+VpcId = Annotated[str, _pattern(VPC_ID, "a VPC id such as vpc-0123abcd")]
+SubnetId = Annotated[str, _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd")]
+SecurityGroupId = Annotated[str, _pattern(SG_ID, "a security group id such as sg-0123abcd")]
+K8sName = Annotated[
+    str, _pattern(K8S_NAME, "a Kubernetes object name (lower-case letters, digits, '-' and '.')")
+]
+K8sKey = Annotated[str, _pattern(K8S_KEY, "a key of letters, digits, '-', '_' or '.'")]
+PgUser = Annotated[str, AfterValidator(_pg_user)]
+PgDatabase = Annotated[
+    str, _pattern(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'")
+]
+
+
+class Model(BaseModel):
+    """camelCase in the resource, snake_case in Python; unknown fields are errors."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+# --- spec -------------------------------------------------------------------------------
+
+
+class SnapshotType(StrEnum):
+    automated = "automated"
+    manual = "manual"
+    any = "any"
+
+
+class Source(Model):
+    region: Region
+    snapshot_identifier: SourceSnapshotId | None = None
+    cluster_identifier: ClusterId | None = None
+    # None means "yesterday (UTC)", the seed's rule; resolved when a run starts.
+    date: Annotated[str, AfterValidator(_date)] | None = None
+    snapshot_type: SnapshotType = SnapshotType.automated
+    wait_timeout: Duration = "1h"
+
+    @model_validator(mode="after")
+    def _one_way_to_find(self) -> Source:
+        if (self.snapshot_identifier is None) == (self.cluster_identifier is None):
+            raise ValueError(
+                "set exactly one of snapshotIdentifier (an exact snapshot) or "
+                "clusterIdentifier (pick that cluster's snapshot by date)"
+            )
+        if self.snapshot_identifier is not None and self.date is not None:
+            raise ValueError("date only applies with clusterIdentifier, not snapshotIdentifier")
+        arn = SNAPSHOT_ARN.match(self.snapshot_identifier or "")
+        if arn and arn["region"] != self.region:
+            raise ValueError(
+                f"snapshotIdentifier is an ARN in {arn['region']} but region is {self.region}; "
+                "give the snapshot's own region"
+            )
+        return self
+
+
+class Copy(Model):
+    kms_key_id: KmsKeyId | None = None
+    target_snapshot_identifier: SnapshotId | None = None
+
+
+class ExistingCluster(StrEnum):
+    Fail = "Fail"
+    Replace = "Replace"
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 40:
+        raise ValueError(f"at most 40 tags are allowed (got {len(value)})")
+    for key, val in value.items():
+        if not TAG_KEY.match(key) or key.lower().startswith("aws:"):
+            raise ValueError(
+                f"tag key {key[:80]!r} must be 1-128 letters, digits, spaces or _.:/=+-@ "
+                "and not start with aws:"
+            )
+        if key.startswith("dbrestore.io/"):
+            raise ValueError(f"tag key {key!r} is reserved for the operator")
+        if not TAG_VALUE.match(val):
+            raise ValueError(
+                f"tag {key!r} has a value that is not 0-256 letters, digits, spaces or _.:/=+-@"
+            )
+    return value
+
+
+class Target(Model):
+    region: Region
+    cluster_identifier: ClusterId
+    existing_cluster: ExistingCluster = ExistingCluster.Fail
+    instance_class: Annotated[
+        str, _pattern(INSTANCE_CLASS, "a DB instance class such as db.r6g.large")
+    ] = "db.r6g.large"
+    instances: Annotated[int, Field(ge=0, le=16)] = 1
+    db_subnet_group_name: Annotated[
+        str, _pattern(SUBNET_GROUP, "1-255 letters, digits, spaces, '.', '_' or '-'")
+    ] | None = None
+    vpc_id: VpcId | None = None
+    subnet_ids: Annotated[list[SubnetId], Field(max_length=20)] | None = None
+    vpc_security_group_ids: Annotated[list[SecurityGroupId], Field(max_length=5)] = []
+    engine_version: Annotated[
+        str, _pattern(ENGINE_VERSION, "an engine version such as 15.4")
+    ] | None = None
+    kms_key_id: KmsKeyId | None = None
+    db_cluster_parameter_group_name: Annotated[
+        str, AfterValidator(lambda v: _aws_identifier(v, "a parameter group name", 255))
+    ] | None = None
+    deletion_protection: bool = False
+    final_snapshot: bool = False
+    tags: Annotated[dict[str, str], AfterValidator(_tags)] = {}
+
+    @model_validator(mode="after")
+    def _network(self) -> Target:
+        if self.db_subnet_group_name and (self.vpc_id or self.subnet_ids):
+            raise ValueError("set either dbSubnetGroupName or vpcId with subnetIds, not both")
+        if bool(self.vpc_id) != bool(self.subnet_ids):
+            raise ValueError("vpcId and subnetIds go together: set both or neither")
+        if self.subnet_ids is not None and len(self.subnet_ids) < 2:
+            raise ValueError("subnetIds needs at least 2 subnets (Aurora spans two zones)")
+        return self
+
+
+class SecretKeyRef(Model):
+    name: K8sName
+    key: K8sKey = "password"
+
+
+class MasterPassword(Model):
+    secret_ref: SecretKeyRef | None = None
+    secrets_manager_secret_id: Annotated[
+        str, _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN")
+    ] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MasterPassword:
+        if (self.secret_ref is None) == (self.secrets_manager_secret_id is None):
+            raise ValueError("set exactly one of secretRef or secretsManagerSecretId")
+        return self
+
+
+class Privileges(StrEnum):
+    readonly = "readonly"
+    readwrite = "readwrite"
+    owner = "owner"
+
+
+class User(Model):
+    name: PgUser
+    password_secret_ref: SecretKeyRef | None = None
+    password_secrets_manager_secret_id: Annotated[
+        str, _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN")
+    ] | None = None
+    privileges: Privileges = Privileges.readonly
+    databases: Annotated[list[PgDatabase], Field(max_length=64)] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> User:
+        if (self.password_secret_ref is None) == (self.password_secrets_manager_secret_id is None):
+            raise ValueError(
+                f"user {self.name!r}: set exactly one of passwordSecretRef or "
+                "passwordSecretsManagerSecretId"
+            )
+        return self
+
+
+class ConfigMapKeyRef(Model):
+    name: K8sName
+    key: K8sKey
+
+
+class Sql(Model):
+    config_map_ref: ConfigMapKeyRef | None = None
+    inline: Annotated[str, Field(min_length=1, max_length=262144)] | None = None
+    database: PgDatabase = "postgres"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Sql:
+        if (self.config_map_ref is None) == (self.inline is None):
+            raise ValueError("set exactly one of configMapRef or inline")
+        return self
+
+
+class ArchivePolicy(StrEnum):
+    Delete = "Delete"
+    Retain = "Retain"
+    Tag = "Tag"
+
+
+class Archive(Model):
+    policy: ArchivePolicy = ArchivePolicy.Delete
+
+
+class NotifyOn(StrEnum):
+    Completed = "Completed"
+    Failed = "Failed"
+
+
+class Notification(Model):
+    sns_topic_arn: SnsTopicArn | None = None
+    events: list[NotifyOn] = [NotifyOn.Completed, NotifyOn.Failed]
+
+
+class ConnectionSecret(Model):
+    name: K8sName
+    database: PgDatabase = "postgres"
+
+
+class DeletionPolicy(StrEnum):
+    Retain = "Retain"
+    Delete = "Delete"
+
+
+class Timeouts(Model):
+    total: Duration = "6h"
+
+
+class AuroraRestoreSpec(Model):
+    source: Source
+    copy_: Copy = Field(default_factory=Copy, alias="copy")
+    target: Target
+    master_password: MasterPassword | None = None
+    users: Annotated[list[User], Field(max_length=100)] = []
+    sql: Annotated[list[Sql], Field(max_length=50)] = []
+    archive: Archive = Field(default_factory=Archive)
+    notification: Notification = Field(default_factory=Notification)
+    connection_secret: ConnectionSecret | None = None
+    deletion_policy: DeletionPolicy = DeletionPolicy.Retain
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    @property
+    def cross_region(self) -> bool:
+        return self.source.region != self.target.region
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuroraRestoreSpec:
+        if (
+            self.source.cluster_identifier == self.target.cluster_identifier
+            and self.source.region == self.target.region
+        ):
+            raise ValueError(
+                "target.clusterIdentifier is the source cluster itself in the same region; "
+                "restore to a different cluster"
+            )
+        auto = AUTOMATED_SNAPSHOT.match(self.source.snapshot_identifier or "")
+        if auto and auto["cluster"] == self.target.cluster_identifier and not self.cross_region:
+            raise ValueError(
+                "target.clusterIdentifier is the cluster the source snapshot was taken from; "
+                "restore to a different cluster"
+            )
+        if self.copy_.kms_key_id and not self.cross_region:
+            raise ValueError(
+                "copy.kmsKeyId only applies when target.region differs from source.region; "
+                "remove it or use target.kmsKeyId"
+            )
+        needs_db = self.users or self.sql or self.connection_secret
+        if needs_db and self.master_password is None:
+            raise ValueError(
+                "masterPassword is required when users, sql or connectionSecret are set: the "
+                "restored cluster keeps the source's master password"
+            )
+        names = [u.name.lower() for u in self.users]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"users lists {', '.join(dupes)} more than once")
+        return self
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+class Phase(StrEnum):
+    Pending = "Pending"
+    CheckingSnapshot = "CheckingSnapshot"
+    CopyingSnapshot = "CopyingSnapshot"
+    DeletingExistingCluster = "DeletingExistingCluster"
+    RestoringCluster = "RestoringCluster"
+    CreatingInstances = "CreatingInstances"
+    ConfiguringDatabase = "ConfiguringDatabase"
+    ArchivingSnapshot = "ArchivingSnapshot"
+    Completed = "Completed"
+    Failed = "Failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Phase.Completed, Phase.Failed)
+
+
+class ErrorType(StrEnum):
+    ValidationError = "ValidationError"
+    SnapshotNotFound = "SnapshotNotFound"
+    SafetyViolation = "SafetyViolation"
+    AWSError = "AWSError"
+    DatabaseError = "DatabaseError"
+    Timeout = "Timeout"
+
+
+class StepState(StrEnum):
+    Pending = "Pending"
+    Running = "Running"
+    Succeeded = "Succeeded"
+    Skipped = "Skipped"
+    Failed = "Failed"
+
+
+STEP_NAMES: tuple[str, ...] = (
+    "snapshot-check",
+    "copy-snapshot",
+    "check-copy-status",
+    "delete-rds",
+    "check-delete-status",
+    "restore-snapshot",
+    "check-restore-status",
+    "setup-db-users",
+    "archive-snapshot",
+    "sns-notification",
+)
+
+
+class StatusModel(BaseModel):
+    """Status parts are mutable: the pipeline evolves a copy of them."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
+    )
+
+
+class ErrorInfo(StatusModel):
+    type: ErrorType
+    step: str
+    message: str
+    code: str | None = None
+
+
+class StepStatus(StatusModel):
+    name: str
+    state: StepState = StepState.Pending
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    message: str | None = None
+
+
+class SnapshotStatus(StatusModel):
+    identifier: str
+    arn: str
+    region: str
+    status: str | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    engine: str | None = None
+    engine_version: str | None = None
+    cluster_identifier: str | None = None
+    created_at: str | None = None
+
+
+class CopyStatus(StatusModel):
+    identifier: str
+    region: str
+    arn: str | None = None
+    status: str | None = None
+    percent_progress: int = 0
+    archived: str | None = None
+
+
+class InstanceStatus(StatusModel):
+    identifier: str
+    status: str | None = None
+
+
+class ClusterStatus(StatusModel):
+    identifier: str
+    region: str
+    status: str | None = None
+    arn: str | None = None
+    endpoint: str | None = None
+    reader_endpoint: str | None = None
+    port: int | None = None
+    master_username: str | None = None
+    instances: list[InstanceStatus] = []
+
+
+class ReplacedCluster(StatusModel):
+    """The cluster that existed before and was deleted, kept for the record."""
+
+    identifier: str
+    arn: str | None = None
+    instances: list[str] = []
+    deletion_started_at: str | None = None
+
+
+class Condition(StatusModel):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class HistoryEntry(StatusModel):
+    operation_id: str
+    phase: Phase
+    started_at: str | None = None
+    completed_at: str | None = None
+    message: str | None = None
+    snapshot: str | None = None
+
+
+class AuroraRestoreStatus(StatusModel):
+    phase: Phase = Phase.Pending
+    operation_id: str | None = None
+    observed_generation: int | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    message: str | None = None
+    error: ErrorInfo | None = None
+    snapshot: SnapshotStatus | None = None
+    copy_: CopyStatus | None = Field(default=None, alias="copy")
+    replaced: ReplacedCluster | None = None
+    cluster: ClusterStatus | None = None
+    steps: list[StepStatus] = []
+    retries: int = 0
+    conditions: list[Condition] = []
+    history: list[HistoryEntry] = []
+    rerun_token: str | None = None
+
+    def step(self, name: str) -> StepStatus:
+        for entry in self.steps:
+            if entry.name == name:
+                return entry
+        entry = StepStatus(name=name)
+        self.steps.append(entry)
+        return entry
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --- validation entry point -----------------------------------------------------------
+
+
+class SpecError(ValueError):
+    """A spec the operator will not run, with one sentence per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = "spec"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("function-after", "function-plain") or "[" in str(part):
+            continue
+        else:
+            path += f".{part}"
+    return path
+
+
+def _sentence(err: Any) -> str:
+    kind = err["type"]
+    msg: str = err["msg"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field; check its spelling against the AuroraRestore reference"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    if kind in ("enum", "literal_error"):
+        return "must be " + msg.removeprefix("Input should be ")
+    if msg.startswith("Input should be "):
+        return "must be " + msg.removeprefix("Input should be ")
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def validate_spec(document: Any) -> AuroraRestoreSpec:
+    """Parse a spec mapping; every problem names its field and what is allowed."""
+    if not isinstance(document, dict):
+        raise SpecError(["spec must be a mapping"])
+    try:
+        return AuroraRestoreSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = [f"{_field_path(err['loc'])}: {_sentence(err)}" for err in exc.errors()]
+        raise SpecError(problems) from None
+
+
+def resolve_snapshot_date(spec: AuroraRestoreSpec, now: dt.datetime) -> str | None:
+    """The seed's default is yesterday's (UTC) snapshot, fixed when a run starts."""
+    if spec.source.cluster_identifier is None:
+        return None
+    if spec.source.date is not None:
+        return spec.source.date
+    return (now.astimezone(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
