@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     model_validator,
 )
@@ -30,9 +31,14 @@ _AWS_ID_RULE = (
     "letters, digits or hyphens, starting with a letter, with no two consecutive hyphens "
     "and no trailing hyphen"
 )
+# Every pattern is ASCII-only and is used with ``fullmatch``: Python's ``\d`` would otherwise
+# accept non-ASCII digits (which ``int()`` then happily parses) and ``$`` would accept a
+# trailing newline. Kubernetes evaluates the CRD's copies of these patterns with Go's RE2,
+# where neither happens, so the model must not accept what the API server rejects.
+_A = re.ASCII
 _AWS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 AUTOMATED_SNAPSHOT = re.compile(
-    r"^rds:(?P<cluster>[a-z][a-z0-9-]{0,62})-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$"
+    r"^rds:(?P<cluster>[a-z][a-z0-9-]{0,62})-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$", _A
 )
 REGION = re.compile(
     r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso|-isob|-isof|-isoe)?"
@@ -41,37 +47,43 @@ REGION = re.compile(
 _PARTITION = r"arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-f|-iso-e)?"
 _REGION_RE = REGION.pattern[1:-1]
 SNAPSHOT_ARN = re.compile(
-    rf"^{_PARTITION}:rds:(?P<region>{_REGION_RE}):\d{{12}}:cluster-snapshot:(?P<id>.+)$"
+    rf"^{_PARTITION}:rds:(?P<region>{_REGION_RE}):\d{{12}}:cluster-snapshot:(?P<id>.+)$", _A
 )
 KMS_KEY = re.compile(
     r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     r"|mrk-[0-9a-f]{32}"
     r"|alias/[A-Za-z0-9/_-]{1,250}"
-    rf"|{_PARTITION}:kms:{_REGION_RE}:\d{{12}}:(?:key/[A-Za-z0-9-]{{1,64}}|alias/[A-Za-z0-9/_-]{{1,250}}))$"
+    rf"|{_PARTITION}:kms:{_REGION_RE}:\d{{12}}:(?:key/[A-Za-z0-9-]{{1,64}}|alias/[A-Za-z0-9/_-]{{1,250}}))$",
+    _A,
 )
 SNS_TOPIC_ARN = re.compile(
-    rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$"
+    rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$", _A
 )
 VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SG_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+(\.[a-z0-9]+)?$")
-ENGINE_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
+# Bounded so that the CRD can give these strings a maxLength (needed for CEL cost limits).
+INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]{1,32}(\.[a-z0-9]{1,32})?$")
+ENGINE_VERSION = re.compile(r"^\d{1,4}(\.\d{1,4}){0,2}$", _A)
 SUBNET_GROUP = re.compile(r"^[A-Za-z0-9 ._-]{1,255}$")
-DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+# At most 6 digits per unit: larger numbers overflow ``timedelta`` (an OverflowError, not a
+# validation error) and no restore needs more than 999999 hours.
+DURATION = re.compile(r"^(?:(?P<h>\d{1,6})h)?(?:(?P<m>\d{1,6})m)?(?:(?P<s>\d{1,6})s)?$", _A)
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 K8S_KEY = re.compile(r"^[-._A-Za-z0-9]{1,253}$")
 PG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 SECRETS_MANAGER_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
-TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]{1,128}$")
-TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$")
+# AWS allows letters, digits and spaces plus _.:/=+-@; ``\w\s`` also let tabs and newlines in.
+# ASCII only, so that the CRD (RE2) and the model agree character for character.
+TAG_KEY = re.compile(r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")
+TAG_VALUE = re.compile(r"^[A-Za-z0-9_ .:/=+@-]{0,256}$")
 RESERVED_PG_USERS = ("postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "public")
 
 
 def _aws_identifier(value: str, what: str, max_len: int) -> str:
     if not 1 <= len(value) <= max_len:
         raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {len(value)} characters)")
-    if not _AWS_ID.match(value) or "--" in value or value.endswith("-"):
+    if not _AWS_ID.fullmatch(value) or "--" in value or value.endswith("-"):
         raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {value!r})")
     return value.lower()
 
@@ -88,10 +100,14 @@ def validate_snapshot_id(value: str) -> str:
 
 def validate_source_snapshot_id(value: str) -> str:
     """A source snapshot: a manual name, an automated ``rds:`` name, or a snapshot ARN."""
-    if SNAPSHOT_ARN.match(value):
+    arn = SNAPSHOT_ARN.fullmatch(value)
+    if arn:
+        # The name inside an ARN follows the same rules as a bare name; it is kept as given
+        # because ARNs are compared verbatim by AWS.
+        validate_source_snapshot_id(arn["id"])
         return value
     if value.startswith("rds:"):
-        if AUTOMATED_SNAPSHOT.match(value):
+        if AUTOMATED_SNAPSHOT.fullmatch(value):
             return value
         raise ValueError(
             "an automated snapshot identifier must look like rds:<cluster>-YYYY-MM-DD-HH-MM "
@@ -101,7 +117,7 @@ def validate_source_snapshot_id(value: str) -> str:
 
 
 def validate_region(value: str) -> str:
-    if not REGION.match(value):
+    if not REGION.fullmatch(value):
         raise ValueError(
             f"must be an AWS region name such as us-east-1 or eu-central-2 (got {value!r})"
         )
@@ -110,7 +126,7 @@ def validate_region(value: str) -> str:
 
 def _pattern(regex: re.Pattern[str], allowed: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             shown = value if len(value) <= 80 else value[:77] + "..."
             raise ValueError(f"must be {allowed} (got {shown!r})")
         return value
@@ -120,7 +136,7 @@ def _pattern(regex: re.Pattern[str], allowed: str) -> AfterValidator:
 
 def parse_duration(value: str) -> dt.timedelta:
     """Durations in the resource are written like ``90m``, ``2h`` or ``1h30m``."""
-    match = DURATION.match(value)
+    match = DURATION.fullmatch(value)
     if not value or not match:
         raise ValueError(f"must be a duration such as 90m, 2h or 1h30m (got {value!r})")
     return dt.timedelta(
@@ -138,7 +154,7 @@ def _date(value: str) -> str:
         return value
     try:
         dt.date.fromisoformat(value)
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
             raise ValueError
     except ValueError:
         raise ValueError(f"must be a UTC date YYYY-MM-DD or 'latest' (got {value!r})") from None
@@ -146,7 +162,7 @@ def _date(value: str) -> str:
 
 
 def _pg_user(value: str) -> str:
-    if not PG_NAME.match(value):
+    if not PG_NAME.fullmatch(value):
         raise ValueError(
             "must be 1-63 letters, digits, '_', '$' or '-', starting with a letter or '_' "
             f"(got {value[:80]!r})"
@@ -212,7 +228,7 @@ class Source(Model):
             )
         if self.snapshot_identifier is not None and self.date is not None:
             raise ValueError("date only applies with clusterIdentifier, not snapshotIdentifier")
-        arn = SNAPSHOT_ARN.match(self.snapshot_identifier or "")
+        arn = SNAPSHOT_ARN.fullmatch(self.snapshot_identifier or "")
         if arn and arn["region"] != self.region:
             raise ValueError(
                 f"snapshotIdentifier is an ARN in {arn['region']} but region is {self.region}; "
@@ -235,14 +251,14 @@ def _tags(value: dict[str, str]) -> dict[str, str]:
     if len(value) > 40:
         raise ValueError(f"at most 40 tags are allowed (got {len(value)})")
     for key, val in value.items():
-        if not TAG_KEY.match(key) or key.lower().startswith("aws:"):
+        if not TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
             raise ValueError(
                 f"tag key {key[:80]!r} must be 1-128 letters, digits, spaces or _.:/=+-@ "
                 "and not start with aws:"
             )
         if key.startswith("dbrestore.io/"):
             raise ValueError(f"tag key {key!r} is reserved for the operator")
-        if not TAG_VALUE.match(val):
+        if not TAG_VALUE.fullmatch(val):
             raise ValueError(
                 f"tag {key!r} has a value that is not 0-256 letters, digits, spaces or _.:/=+-@"
             )
@@ -256,22 +272,25 @@ class Target(Model):
     instance_class: Annotated[
         str, _pattern(INSTANCE_CLASS, "a DB instance class such as db.r6g.large")
     ] = "db.r6g.large"
-    instances: Annotated[int, Field(ge=0, le=16)] = 1
-    db_subnet_group_name: Annotated[
-        str, _pattern(SUBNET_GROUP, "1-255 letters, digits, spaces, '.', '_' or '-'")
-    ] | None = None
+    # Strict: Kubernetes rejects "2" or true for an integer, so the model must not coerce them.
+    instances: Annotated[int, Field(ge=0, le=16, strict=True)] = 1
+    db_subnet_group_name: (
+        Annotated[str, _pattern(SUBNET_GROUP, "1-255 letters, digits, spaces, '.', '_' or '-'")]
+        | None
+    ) = None
     vpc_id: VpcId | None = None
     subnet_ids: Annotated[list[SubnetId], Field(max_length=20)] | None = None
     vpc_security_group_ids: Annotated[list[SecurityGroupId], Field(max_length=5)] = []
-    engine_version: Annotated[
-        str, _pattern(ENGINE_VERSION, "an engine version such as 15.4")
-    ] | None = None
+    engine_version: (
+        Annotated[str, _pattern(ENGINE_VERSION, "an engine version such as 15.4")] | None
+    ) = None
     kms_key_id: KmsKeyId | None = None
-    db_cluster_parameter_group_name: Annotated[
-        str, AfterValidator(lambda v: _aws_identifier(v, "a parameter group name", 255))
-    ] | None = None
-    deletion_protection: bool = False
-    final_snapshot: bool = False
+    db_cluster_parameter_group_name: (
+        Annotated[str, AfterValidator(lambda v: _aws_identifier(v, "a parameter group name", 255))]
+        | None
+    ) = None
+    deletion_protection: StrictBool = False
+    final_snapshot: StrictBool = False
     tags: Annotated[dict[str, str], AfterValidator(_tags)] = {}
 
     @model_validator(mode="after")
@@ -292,9 +311,9 @@ class SecretKeyRef(Model):
 
 class MasterPassword(Model):
     secret_ref: SecretKeyRef | None = None
-    secrets_manager_secret_id: Annotated[
-        str, _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN")
-    ] | None = None
+    secrets_manager_secret_id: (
+        Annotated[str, _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN")] | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_source(self) -> MasterPassword:
@@ -312,9 +331,9 @@ class Privileges(StrEnum):
 class User(Model):
     name: PgUser
     password_secret_ref: SecretKeyRef | None = None
-    password_secrets_manager_secret_id: Annotated[
-        str, _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN")
-    ] | None = None
+    password_secrets_manager_secret_id: (
+        Annotated[str, _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN")] | None
+    ) = None
     privileges: Privileges = Privileges.readonly
     databases: Annotated[list[PgDatabase], Field(max_length=64)] = []
 
@@ -360,9 +379,19 @@ class NotifyOn(StrEnum):
     Failed = "Failed"
 
 
+def _no_repeats(value: list[NotifyOn]) -> list[NotifyOn]:
+    # The CRD declares events as a set (x-kubernetes-list-type: set); a repeat is a mistake.
+    if len(set(value)) != len(value):
+        raise ValueError("lists an event more than once")
+    return value
+
+
 class Notification(Model):
     sns_topic_arn: SnsTopicArn | None = None
-    events: list[NotifyOn] = [NotifyOn.Completed, NotifyOn.Failed]
+    events: Annotated[list[NotifyOn], Field(max_length=2), AfterValidator(_no_repeats)] = [
+        NotifyOn.Completed,
+        NotifyOn.Failed,
+    ]
 
 
 class ConnectionSecret(Model):
@@ -406,7 +435,11 @@ class AuroraRestoreSpec(Model):
                 "target.clusterIdentifier is the source cluster itself in the same region; "
                 "restore to a different cluster"
             )
-        auto = AUTOMATED_SNAPSHOT.match(self.source.snapshot_identifier or "")
+        # An automated snapshot names its cluster, also inside an ARN: restoring it over that
+        # very cluster (with existingCluster: Replace) would destroy the source.
+        source_name = self.source.snapshot_identifier or ""
+        arn = SNAPSHOT_ARN.fullmatch(source_name)
+        auto = AUTOMATED_SNAPSHOT.fullmatch(arn["id"] if arn else source_name)
         if auto and auto["cluster"] == self.target.cluster_identifier and not self.cross_region:
             raise ValueError(
                 "target.clusterIdentifier is the cluster the source snapshot was taken from; "
@@ -541,6 +574,7 @@ class ClusterStatus(StatusModel):
     reader_endpoint: str | None = None
     port: int | None = None
     master_username: str | None = None
+    master_password_reset: bool = False
     instances: list[InstanceStatus] = []
 
 
@@ -579,12 +613,19 @@ class AuroraRestoreStatus(StatusModel):
     completed_at: str | None = None
     message: str | None = None
     error: ErrorInfo | None = None
+    # The UTC date whose snapshot is wanted, fixed when the run starts so that a run
+    # crossing midnight keeps looking for the same day.
+    snapshot_date: str | None = None
     snapshot: SnapshotStatus | None = None
     copy_: CopyStatus | None = Field(default=None, alias="copy")
     replaced: ReplacedCluster | None = None
     cluster: ClusterStatus | None = None
     steps: list[StepStatus] = []
+    # Post-restore SQL scripts already committed, so a retry does not run them twice.
+    sql_applied: int = 0
     retries: int = 0
+    # The spec this run executes: a spec change during a run waits for the run to end.
+    run_spec: dict[str, Any] | None = None
     conditions: list[Condition] = []
     history: list[HistoryEntry] = []
     rerun_token: str | None = None

@@ -1,0 +1,137 @@
+"""boto3 clients, one per service and region, with botocore's own retries for throttling.
+
+``AWS_ENDPOINT_URL`` (boto3's own setting) points every client at a local stand-in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from ..pipeline.errors import PortError, aws_error
+from ..spec import ErrorType
+
+THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "PriorRequestNotComplete",
+    }
+)
+TRANSIENT = THROTTLING | {
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+
+# Observers of every AWS call: (service, operation, region, outcome). Metrics hook in here.
+CallObserver = Callable[[str, str, str, str], None]
+
+
+class Clients:
+    def __init__(self, session: boto3.Session | None = None, max_attempts: int = 3) -> None:
+        self._session = session or boto3.Session()
+        self._config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=10,
+            read_timeout=30,
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.observers: list[CallObserver] = []
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._session.client(
+                    service, region_name=region, config=self._config
+                )
+            return self._clients[key]
+
+    def call(self, service: str, region: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Call ``operation`` (CamelCase, as in IAM) and translate errors for the pipeline."""
+        client = self.client(service, region)
+        method = getattr(client, _snake(operation))
+        try:
+            response: dict[str, Any] = method(**params)
+        except Exception as exc:
+            error = translate(operation, exc)
+            self._observe(service, operation, region, error.code or "Error")
+            raise error from None
+        self._observe(service, operation, region, "Success")
+        return response
+
+    def _observe(self, service: str, operation: str, region: str, outcome: str) -> None:
+        for observer in self.observers:
+            observer(service, operation, region, outcome)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if (
+            ch.isupper()
+            and i
+            and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower()))
+        ):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def error_code(exc: BaseException) -> str | None:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "") or None
+    return None
+
+
+def translate(operation: str, exc: BaseException) -> PortError:
+    """A sentence without request parameters: botocore never echoes them, and we add none."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code") or "Unknown")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        text = str(err.get("Message") or "").strip()
+        retryable = code in TRANSIENT or status >= 500
+        message = f"AWS {operation} failed with {code}" + (f": {text}" if text else "")
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            message += " (check the operator's IAM policy, docs/iam.md)"
+        return PortError(ErrorType.AWSError, message, code, retryable)
+    if isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectionClosedError
+        | botocore.exceptions.ReadTimeoutError
+        | botocore.exceptions.ConnectTimeoutError,
+    ):
+        return aws_error(
+            f"AWS {operation} could not reach AWS: {type(exc).__name__}",
+            code=type(exc).__name__,
+            retryable=True,
+        )
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return aws_error(
+            f"AWS {operation} failed: no AWS credentials found (IRSA, environment or profile)",
+            code="NoCredentials",
+        )
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return aws_error(f"AWS {operation} was given invalid parameters", code="ParamValidation")
+    return aws_error(
+        f"AWS {operation} failed: {type(exc).__name__}", code=type(exc).__name__, retryable=True
+    )

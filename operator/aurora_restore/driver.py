@@ -1,0 +1,213 @@
+"""Drive one restore by one tick with the real adapters, and write its records.
+
+The CLI and the kopf operator both call ``Driver.tick``: it decides whether a new run
+starts, validates the spec, advances the pipeline and writes the audit, state and metric
+records. It blocks (boto3, psycopg2); the operator calls it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .aws.clients import Clients
+from .aws.network import NetworkAdapter
+from .aws.notify import SnsNotifier
+from .aws.rds import RdsAdapter
+from .aws.records import Records
+from .aws.secrets import SecretsManagerReader
+from .db.port import PostgresDatabase
+from .pipeline.context import Context, PipelineConfig, operation_id
+from .pipeline.engine import Event, Outcome, advance, begin, reject
+from .pipeline.errors import PortError
+from .pipeline.ports import Database, Ports
+from .settings import Settings
+from .spec import (
+    AuroraRestoreStatus,
+    ConfigMapKeyRef,
+    Phase,
+    SecretKeyRef,
+    SpecError,
+    validate_spec,
+)
+
+log = logging.getLogger(__name__)
+
+
+class KubeSource(Protocol):
+    def kubernetes_secret(self, ref: SecretKeyRef) -> str: ...
+
+    def config_map(self, ref: ConfigMapKeyRef) -> str: ...
+
+    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None: ...
+
+
+@dataclass
+class SecretSources:
+    """The Secrets port: Kubernetes objects of the resource's namespace, or Secrets Manager."""
+
+    kube: KubeSource
+    secrets_manager: SecretsManagerReader
+
+    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
+        return self.kube.kubernetes_secret(ref)
+
+    def secrets_manager(self, region: str, secret_id: str) -> str:
+        return self.secrets_manager_reader(region, secret_id)
+
+    def secrets_manager_reader(self, region: str, secret_id: str) -> str:
+        return self.secrets_manager.password(region, secret_id)
+
+    def config_map(self, ref: ConfigMapKeyRef) -> str:
+        return self.kube.config_map(ref)
+
+    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
+        self.kube.write_connection_secret(name, data)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What the driver needs to know of an AuroraRestore object."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any] | None
+    rerun_token: str | None = None
+    # "namespace/name" tagged on AWS resources; a schedule's children share the schedule's.
+    owner: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Tick:
+    status: AuroraRestoreStatus
+    requeue_after: float | None
+    events: list[Event] = field(default_factory=list)
+    # A spec change that waits for the current run to end.
+    pending_change: bool = False
+
+
+def needs_new_run(status: AuroraRestoreStatus, generation: int | None, token: str | None) -> bool:
+    if status.operation_id is None:
+        return True
+    if not status.phase.finished:
+        return False
+    return status.observed_generation != generation or (token or None) != status.rerun_token
+
+
+class Driver:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Clients | None = None,
+        database: Database | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings = settings
+        self.clients = clients or Clients()
+        self.rds = RdsAdapter(self.clients)
+        self.network = NetworkAdapter(self.clients)
+        self.notifier = SnsNotifier(self.clients)
+        self.secrets_manager = SecretsManagerReader(self.clients)
+        self.database = database or PostgresDatabase(
+            settings.db_sslmode, settings.db_endpoint_override
+        )
+        self.records = Records(
+            self.clients,
+            settings.region,
+            settings.state_table,
+            settings.audit_table,
+            settings.metrics_namespace,
+        )
+        self.clock = clock
+        self.config = PipelineConfig(
+            replace_allowed=settings.replace_allowed,
+            default_topic_arn=settings.sns_topic_arn,
+            poll_interval=settings.poll_seconds,
+            poll_floor=settings.poll_floor_seconds,
+            max_retries=settings.max_retries,
+            history_limit=settings.history_limit,
+        )
+
+    def ports(self, kube: KubeSource) -> Ports:
+        return Ports(
+            rds=self.rds,
+            network=self.network,
+            secrets=SecretSources(kube, self.secrets_manager),
+            database=self.database,
+            notifier=self.notifier,
+        )
+
+    def tick(self, resource: Resource, kube: KubeSource) -> Tick:
+        now = self.clock()
+        status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
+        pending_change = False
+        if needs_new_run(status, resource.generation, resource.rerun_token):
+            op = operation_id(resource.uid, resource.generation or 0, resource.rerun_token)
+            try:
+                spec = validate_spec(resource.spec)
+            except SpecError as exc:
+                fresh = begin(
+                    status if status.operation_id else None,
+                    None,
+                    op,
+                    resource.generation,
+                    now,
+                    self.config.history_limit,
+                    resource.rerun_token,
+                )
+                outcome = reject(fresh, exc.problems, resource.generation, now)
+                self._write(resource, outcome, now)
+                return Tick(outcome.status, None, outcome.events)
+            status = begin(
+                status if status.operation_id else None,
+                spec,
+                op,
+                resource.generation,
+                now,
+                self.config.history_limit,
+                resource.rerun_token,
+            )
+            status.run_spec = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        else:
+            pending_change = (
+                not status.phase.finished and status.observed_generation != resource.generation
+            )
+            if status.phase.finished and status.step("sns-notification").state.value != "Pending":
+                return Tick(status, None, [], pending_change)
+            spec = validate_spec(status.run_spec or resource.spec)
+
+        ctx = Context(
+            spec=spec,
+            status=status,
+            ports=self.ports(kube),
+            config=self.config,
+            now=now,
+            owner=resource.owner or resource.key,
+        )
+        outcome = advance(ctx, status.observed_generation)
+        self._write(resource, outcome, now)
+        return Tick(outcome.status, outcome.requeue_after, outcome.events, pending_change)
+
+    def _write(self, resource: Resource, outcome: Outcome, now: dt.datetime) -> None:
+        """Records never block the restore: the status is the source of truth."""
+        op = outcome.status.operation_id or "unknown"
+        try:
+            if outcome.audit:
+                self.records.audit(op, outcome.audit, resource.key, now)
+            if outcome.phase_changed or outcome.status.phase is Phase.Pending:
+                self.records.save_state(outcome.status, resource.key, now)
+            if outcome.metrics:
+                self.records.metrics(outcome.metrics, now)
+        except PortError as err:
+            log.warning("could not write records: %s", err.message, extra={"operation_id": op})
+            outcome.events.append(Event("Warning", "RecordsFailed", err.message))

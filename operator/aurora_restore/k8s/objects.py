@@ -1,0 +1,126 @@
+"""Secrets and ConfigMaps a restore references, read from (and written to) its namespace."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from ..pipeline.errors import PortError
+from ..spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
+
+
+def _missing(kind: str, name: str, namespace: str, key: str | None = None) -> PortError:
+    what = f"{kind} {namespace}/{name}" + (f" has no key {key!r}" if key else " was not found")
+    # Retryable: GitOps tools often apply a Secret moments after the restore that uses it.
+    return PortError(ErrorType.ValidationError, what, f"{kind}NotFound", retryable=True)
+
+
+def _api_error(kind: str, name: str, namespace: str, exc: Any) -> PortError:
+    status = getattr(exc, "status", 0) or 0
+    if status == 404:
+        return _missing(kind, name, namespace)
+    if status == 403:
+        return PortError(
+            ErrorType.ValidationError,
+            f"The operator may not read {kind} {namespace}/{name} (RBAC)",
+            "Forbidden",
+        )
+    return PortError(
+        ErrorType.ValidationError,
+        f"Reading {kind} {namespace}/{name} failed (HTTP {status})",
+        f"KubernetesError{status}",
+        retryable=True,
+    )
+
+
+class KubeObjects:
+    """Blocking calls through the official client; the operator runs them in a thread."""
+
+    def __init__(
+        self, api_client: Any, namespace: str, owner: Mapping[str, str] | None = None
+    ) -> None:
+        from kubernetes import client
+
+        self.core = client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.owner = owner
+
+    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            secret = self.core.read_namespaced_secret(ref.name, self.namespace)
+        except ApiException as exc:
+            raise _api_error("Secret", ref.name, self.namespace, exc) from None
+        data = secret.data or {}
+        if ref.key not in data:
+            raise _missing("Secret", ref.name, self.namespace, ref.key)
+        return base64.b64decode(data[ref.key]).decode()
+
+    def config_map(self, ref: ConfigMapKeyRef) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            cm = self.core.read_namespaced_config_map(ref.name, self.namespace)
+        except ApiException as exc:
+            raise _api_error("ConfigMap", ref.name, self.namespace, exc) from None
+        data = cm.data or {}
+        if ref.key not in data:
+            raise _missing("ConfigMap", ref.name, self.namespace, ref.key)
+        return str(data[ref.key])
+
+    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "aurora-restore-operator"},
+            },
+            "stringData": dict(data),
+        }
+        if self.owner:
+            body["metadata"]["ownerReferences"] = [
+                {**self.owner, "controller": True, "blockOwnerDeletion": False}
+            ]
+        try:
+            self.core.create_namespaced_secret(self.namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _api_error("Secret", name, self.namespace, exc) from None
+            existing = self.core.read_namespaced_secret(name, self.namespace)
+            labels = (existing.metadata.labels or {}) if existing.metadata else {}
+            if labels.get("app.kubernetes.io/managed-by") != "aurora-restore-operator":
+                raise PortError(
+                    ErrorType.SafetyViolation,
+                    f"Secret {self.namespace}/{name} exists and is not managed by "
+                    "the operator; choose another connectionSecret.name",
+                    "SecretNotOwned",
+                ) from None
+            self.core.replace_namespaced_secret(name, self.namespace, body)
+
+
+class NoKubernetes:
+    """Used by ``aurora-restore run`` without a kubeconfig."""
+
+    def _fail(self, what: str) -> PortError:
+        return PortError(
+            ErrorType.ValidationError,
+            f"{what} needs a Kubernetes cluster, but no kubeconfig was found; set "
+            "KUBECONFIG or use Secrets Manager references",
+            "NoKubeconfig",
+        )
+
+    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
+        raise self._fail(f"Secret reference {ref.name}")
+
+    def config_map(self, ref: ConfigMapKeyRef) -> str:
+        raise self._fail(f"ConfigMap reference {ref.name}")
+
+    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
+        raise self._fail(f"connectionSecret {name}")

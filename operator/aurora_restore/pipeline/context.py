@@ -1,0 +1,131 @@
+"""What a step sees (the context) and what it answers (the result)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .. import MANAGED_BY_TAG, OPERATION_TAG
+from ..spec import AuroraRestoreSpec, AuroraRestoreStatus
+from .ports import Ports
+
+MANAGED_BY_VALUE = "aurora-restore-operator"
+OWNER_TAG = "dbrestore.io/owner"
+ARCHIVED_TAG = "dbrestore.io/archived"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The operator settings the pipeline's decisions depend on."""
+
+    replace_allowed: tuple[str, ...] = ()
+    default_topic_arn: str | None = None
+    # How soon to look again while AWS works, and how long to back off on transient errors.
+    poll_interval: float = 30.0
+    poll_floor: float = 2.0
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    max_retries: int = 8
+    history_limit: int = 5
+
+    def replace_allowed_for(self, cluster_identifier: str) -> bool:
+        return any(fnmatch.fnmatchcase(cluster_identifier, p) for p in self.replace_allowed)
+
+
+@dataclass
+class Context:
+    spec: AuroraRestoreSpec
+    status: AuroraRestoreStatus
+    ports: Ports
+    config: PipelineConfig
+    now: dt.datetime
+    # "namespace/name" of the resource (or of the schedule that owns it): tagged on what the
+    # operator creates, so that one namespace can never replace another's cluster.
+    owner: str
+    # Secret values read during this tick, scrubbed from every message that leaves it.
+    secrets_seen: set[str] = field(default_factory=set)
+
+    @property
+    def operation_id(self) -> str:
+        assert self.status.operation_id, "a run has an operation id before any step"
+        return self.status.operation_id
+
+    def remember_secret(self, value: str) -> str:
+        if value:
+            self.secrets_seen.add(value)
+        return value
+
+    def tags(self) -> dict[str, str]:
+        """The tags on everything the operator creates."""
+        return {
+            **self.spec.target.tags,
+            MANAGED_BY_TAG: MANAGED_BY_VALUE,
+            OPERATION_TAG: self.operation_id,
+            OWNER_TAG: self.owner,
+        }
+
+    def copy_identifier(self) -> str:
+        return self.spec.copy_.target_snapshot_identifier or copy_identifier(
+            self.spec.target.cluster_identifier, self.operation_id
+        )
+
+    def instance_identifiers(self) -> list[str]:
+        cluster = self.spec.target.cluster_identifier
+        return [f"{cluster}-{n}" for n in range(1, self.spec.target.instances + 1)]
+
+    def iso_now(self) -> str:
+        return iso(self.now)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """``done`` moves on to the next step; otherwise look again after ``wait`` seconds."""
+
+    done: bool
+    message: str
+    wait: float | None = None
+    skipped: bool = False
+    # A short CamelCase reason for the event posted when this result changes the phase.
+    reason: str | None = None
+    # False when the step decided without asking AWS, so the next one may run in this tick.
+    used_aws: bool = True
+    details: Mapping[str, object] = field(default_factory=dict)
+
+    @staticmethod
+    def finished(
+        message: str, reason: str | None = None, used_aws: bool = True, **details: object
+    ) -> StepResult:
+        return StepResult(True, message, reason=reason, used_aws=used_aws, details=details)
+
+    @staticmethod
+    def skip(message: str, reason: str | None = None) -> StepResult:
+        return StepResult(True, message, skipped=True, reason=reason, used_aws=False)
+
+    @staticmethod
+    def waiting(message: str, wait: float | None = None, **details: object) -> StepResult:
+        return StepResult(False, message, wait=wait, details=details)
+
+
+def operation_id(uid: str, generation: int, rerun_token: str | None = None) -> str:
+    """Deterministic, so that a run whose first status write was lost keeps its AWS names."""
+    digest = hashlib.sha256(f"{uid}/{generation}/{rerun_token or ''}".encode()).hexdigest()
+    return f"op-{digest[:12]}"
+
+
+def copy_identifier(cluster_identifier: str, op_id: str) -> str:
+    return f"{cluster_identifier}-{op_id}"
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def managed_by_us(tags: Mapping[str, str]) -> bool:
+    return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE

@@ -1,0 +1,399 @@
+"""Advance a restore by one tick: at most one AWS action, then record what happened.
+
+``advance`` is pure apart from the ports it is given: it returns the new status and the
+records (events, audit entries, metrics) that the caller writes. The CLI and the kopf
+operator drive the same function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..spec import (
+    AuroraRestoreSpec,
+    AuroraRestoreStatus,
+    ErrorInfo,
+    ErrorType,
+    HistoryEntry,
+    Phase,
+    StepState,
+    parse_duration,
+    resolve_snapshot_date,
+)
+from .conditions import update_conditions
+from .context import Context, StepResult, iso, parse_iso
+from .errors import PortError, StepFailure
+from .table import FINAL, PHASE_ORDER, STAGES, Stage
+
+FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
+STEP_ORDER = [s.step for s in STAGES] + [FINAL.step]
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    step: str
+    status: str
+    details: dict[str, object]
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    unit: str
+    dimensions: dict[str, str]
+
+
+@dataclass
+class Outcome:
+    status: AuroraRestoreStatus
+    # Seconds until the next tick is useful; None when the run has nothing more to do.
+    requeue_after: float | None = None
+    events: list[Event] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    metrics: list[MetricPoint] = field(default_factory=list)
+    phase_changed: bool = False
+
+
+def begin(
+    previous: AuroraRestoreStatus | None,
+    spec: AuroraRestoreSpec | None,
+    operation_id: str,
+    generation: int | None,
+    now: dt.datetime,
+    history_limit: int = 5,
+    rerun_token: str | None = None,
+) -> AuroraRestoreStatus:
+    """A fresh status for a new run; the previous run is kept in ``history``."""
+    history: list[HistoryEntry] = list(previous.history) if previous else []
+    if previous and previous.operation_id:
+        history.insert(
+            0,
+            HistoryEntry(
+                operation_id=previous.operation_id,
+                phase=previous.phase,
+                started_at=previous.started_at,
+                completed_at=previous.completed_at,
+                message=previous.message,
+                snapshot=previous.snapshot.identifier if previous.snapshot else None,
+            ),
+        )
+    status = AuroraRestoreStatus(
+        phase=Phase.Pending,
+        operation_id=operation_id,
+        observed_generation=generation,
+        message="Restore accepted",
+        snapshot_date=resolve_snapshot_date(spec, now) if spec else None,
+        history=history[:history_limit],
+        rerun_token=rerun_token,
+        conditions=[c.model_copy() for c in previous.conditions] if previous else [],
+    )
+    for name in STEP_ORDER:
+        status.step(name)
+    update_conditions(status, generation, iso(now))
+    return status
+
+
+def reject(
+    status: AuroraRestoreStatus, problems: list[str], generation: int | None, now: dt.datetime
+) -> Outcome:
+    """A spec that fails validation ends the run before any AWS call."""
+    out = Outcome(status)
+    message = "Invalid spec: " + "; ".join(problems)
+    _fail(
+        out,
+        status,
+        "snapshot-check",
+        StepFailure(ErrorType.ValidationError, message, "InvalidSpec"),
+        now,
+    )
+    update_conditions(status, generation, iso(now))
+    return out
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _scrub_all(out: Outcome, secrets: set[str]) -> None:
+    """Defence in depth: no secret value read in this tick leaves it, whatever a library
+    put into an error message."""
+    if not secrets:
+        return
+    st = out.status
+    st.message = _scrub(st.message or "", secrets) or None
+    if st.error:
+        st.error.message = _scrub(st.error.message, secrets)
+    for step in st.steps:
+        if step.message:
+            step.message = _scrub(step.message, secrets)
+    for cond in st.conditions:
+        cond.message = _scrub(cond.message, secrets)
+    out.events = [Event(e.type, e.reason, _scrub(e.message, secrets)) for e in out.events]
+    out.audit = [
+        AuditEntry(
+            a.step,
+            a.status,
+            {k: _scrub(str(v), secrets) if isinstance(v, str) else v for k, v in a.details.items()},
+        )
+        for a in out.audit
+    ]
+
+
+def _current(status: AuroraRestoreStatus) -> Stage | None:
+    position = PHASE_ORDER.index(status.phase)
+    for stage in STAGES:
+        if PHASE_ORDER.index(stage.phase) < position:
+            continue
+        if status.step(stage.step).state not in FINISHED:
+            return stage
+    return None
+
+
+def _elapsed(start: str | None, now: dt.datetime) -> float:
+    return (now - parse_iso(start)).total_seconds() if start else 0.0
+
+
+def _fail(
+    out: Outcome, st: AuroraRestoreStatus, step_name: str, err: StepFailure, now: dt.datetime
+) -> None:
+    step = st.step(step_name)
+    step.state = StepState.Failed
+    step.finished_at = iso(now)
+    step.message = err.message
+    st.phase = Phase.Failed
+    st.completed_at = iso(now)
+    st.error = ErrorInfo(type=err.type, step=step_name, message=err.message, code=err.code)
+    st.message = f"Restore failed in {step_name}: {err.message}"
+    out.phase_changed = True
+    out.events.append(Event("Warning", err.type.value, st.message))
+    out.audit.append(
+        AuditEntry(
+            step_name,
+            "Failed",
+            {"error_type": err.type.value, "error_code": err.code, "message": err.message},
+        )
+    )
+    out.metrics.append(MetricPoint("RestoreFailed", 1, "Count", {}))
+    out.metrics.append(
+        MetricPoint(
+            "RestoreDuration", _elapsed(st.started_at, now), "Seconds", {"Result": "Failed"}
+        )
+    )
+    out.requeue_after = 0.0
+
+
+def _backoff(ctx: Context, attempt: int) -> float:
+    ceiling = min(ctx.config.backoff_max, ctx.config.backoff_base * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _finish_step(
+    out: Outcome,
+    st: AuroraRestoreStatus,
+    stage: Stage,
+    result: StepResult,
+    now: dt.datetime,
+    next_stage: Stage | None,
+) -> None:
+    step = st.step(stage.step)
+    continues = next_stage is not None and next_stage.step == stage.step
+    if continues:
+        # The step goes on in the next phase; move there so this stage is not run again.
+        assert next_stage
+        st.phase = next_stage.phase
+        out.phase_changed = True
+    else:
+        step.state = StepState.Skipped if result.skipped else StepState.Succeeded
+        step.finished_at = iso(now)
+        out.metrics.append(
+            MetricPoint(
+                "StepDuration", _elapsed(step.started_at, now), "Seconds", {"Step": stage.step}
+            )
+        )
+    out.audit.append(
+        AuditEntry(
+            stage.step,
+            "Skipped" if result.skipped else "Succeeded",
+            {"message": result.message, **result.details},
+        )
+    )
+    if result.reason and not result.skipped:
+        out.events.append(Event("Normal", result.reason, result.message))
+
+
+def _run_final(ctx: Context, out: Outcome) -> None:
+    st = ctx.status
+    step = st.step(FINAL.step)
+    if step.state in FINISHED:
+        return
+    step.state = StepState.Running
+    step.started_at = step.started_at or ctx.iso_now()
+    step.attempts += 1
+    try:
+        result = FINAL.action(ctx)
+    except PortError as err:
+        if err.retryable and step.attempts < ctx.config.max_retries:
+            step.message = f"{err.message}; retrying"
+            out.requeue_after = _backoff(ctx, step.attempts)
+            return
+        step.state = StepState.Failed
+        step.message = err.message
+        out.events.append(Event("Warning", "NotificationFailed", err.message))
+        out.audit.append(
+            AuditEntry(FINAL.step, "Failed", {"message": err.message, "error_code": err.code})
+        )
+        return
+    step.state = StepState.Skipped if result.skipped else StepState.Succeeded
+    step.finished_at = ctx.iso_now()
+    step.message = result.message
+    out.audit.append(AuditEntry(FINAL.step, step.state.value, {"message": result.message}))
+    if not result.skipped:
+        out.events.append(Event("Normal", "NotificationSent", result.message))
+
+
+def advance(ctx: Context, generation: int | None = None) -> Outcome:
+    st = ctx.status
+    out = Outcome(st)
+    try:
+        _advance(ctx, out)
+    finally:
+        update_conditions(
+            st, generation if generation is not None else st.observed_generation, ctx.iso_now()
+        )
+        _scrub_all(out, ctx.secrets_seen)
+    return out
+
+
+def _advance(ctx: Context, out: Outcome) -> None:
+    st = ctx.status
+    now = ctx.now
+    if st.phase.finished:
+        _run_final(ctx, out)
+        return
+    if st.phase is Phase.Pending:
+        st.started_at = ctx.iso_now()
+        out.events.append(Event("Normal", "RestoreStarted", f"Restore {ctx.operation_id} started"))
+        out.audit.append(
+            AuditEntry(
+                "restore",
+                "Started",
+                {
+                    "target_cluster_id": ctx.spec.target.cluster_identifier,
+                    "target_region": ctx.spec.target.region,
+                    "source_region": ctx.spec.source.region,
+                },
+            )
+        )
+        out.metrics.append(MetricPoint("RestoreStarted", 1, "Count", {}))
+
+    total = parse_duration(ctx.spec.timeouts.total).total_seconds()
+    stage = _current(st)
+    if stage and _elapsed(st.started_at, now) > total:
+        _fail(
+            out,
+            st,
+            stage.step,
+            StepFailure(
+                ErrorType.Timeout,
+                f"The restore did not finish within timeouts.total ({ctx.spec.timeouts.total})",
+                "Timeout",
+            ),
+            now,
+        )
+        return
+
+    while True:
+        stage = _current(st)
+        if stage is None:
+            st.phase = Phase.Completed
+            st.completed_at = ctx.iso_now()
+            cluster = st.cluster
+            where = f" at {cluster.endpoint}:{cluster.port}" if cluster and cluster.endpoint else ""
+            st.message = f"Restored {ctx.spec.target.cluster_identifier}{where}"
+            out.phase_changed = True
+            out.events.append(Event("Normal", "RestoreCompleted", st.message))
+            out.audit.append(AuditEntry("restore", "Completed", {"message": st.message}))
+            out.metrics.append(MetricPoint("RestoreSucceeded", 1, "Count", {}))
+            out.metrics.append(
+                MetricPoint(
+                    "RestoreDuration",
+                    _elapsed(st.started_at, now),
+                    "Seconds",
+                    {"Result": "Completed"},
+                )
+            )
+            out.requeue_after = 0.0
+            return
+        if stage.phase is not st.phase:
+            st.phase = stage.phase
+            out.phase_changed = True
+        step = st.step(stage.step)
+        if step.state is StepState.Pending:
+            step.state = StepState.Running
+            step.started_at = ctx.iso_now()
+            step.attempts = 1
+            out.audit.append(AuditEntry(stage.step, "Started", {}))
+        try:
+            result = stage.action(ctx)
+        except PortError as err:
+            if not err.retryable:
+                _fail(out, st, stage.step, err, now)
+                return
+            st.retries += 1
+            step.attempts += 1
+            if st.retries > ctx.config.max_retries:
+                _fail(
+                    out,
+                    st,
+                    stage.step,
+                    PortError(
+                        err.type,
+                        f"{err.message} (gave up after {st.retries - 1} retries)",
+                        err.code,
+                    ),
+                    now,
+                )
+                return
+            delay = _backoff(ctx, st.retries)
+            step.message = f"{err.message}; retry {st.retries} in {delay:.0f}s"
+            st.message = step.message
+            out.events.append(Event("Warning", "Retrying", step.message))
+            out.audit.append(
+                AuditEntry(
+                    stage.step,
+                    "Retrying",
+                    {"error_code": err.code, "message": err.message, "retry": st.retries},
+                )
+            )
+            out.requeue_after = delay
+            return
+        except StepFailure as err:
+            _fail(out, st, stage.step, err, now)
+            return
+        st.retries = 0
+        step.message = result.message
+        st.message = result.message
+        if not result.done:
+            out.requeue_after = result.wait if result.wait is not None else ctx.config.poll_interval
+            return
+        index = STAGES.index(stage)
+        _finish_step(
+            out, st, stage, result, now, STAGES[index + 1] if index + 1 < len(STAGES) else None
+        )
+        if result.used_aws:
+            out.requeue_after = result.wait if result.wait is not None else 0.0
+            return

@@ -1,0 +1,45 @@
+"""Errors the pipeline understands. Adapters translate their libraries' errors into these."""
+
+from __future__ import annotations
+
+from ..spec import ErrorType
+
+
+class StepFailure(Exception):
+    """A permanent failure: the restore ends as Failed with this type, code and sentence."""
+
+    def __init__(self, type_: ErrorType, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+        self.code = code
+
+
+class PortError(StepFailure):
+    """An error raised by an adapter (AWS, database, Kubernetes).
+
+    ``retryable`` errors (throttling, 5xx, dropped connections) are retried with backoff;
+    the others fail the restore at once.
+    """
+
+    def __init__(
+        self,
+        type_: ErrorType,
+        message: str,
+        code: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(type_, message, code)
+        self.retryable = retryable
+
+
+def aws_error(message: str, code: str | None = None, retryable: bool = False) -> PortError:
+    return PortError(ErrorType.AWSError, message, code, retryable)
+
+
+def safety(message: str, code: str = "SafetyViolation") -> StepFailure:
+    return StepFailure(ErrorType.SafetyViolation, message, code)
+
+
+def invalid(message: str, code: str = "InvalidSpec") -> StepFailure:
+    return StepFailure(ErrorType.ValidationError, message, code)

@@ -1,0 +1,179 @@
+"""What the pipeline needs from the outside world, as protocols and plain data.
+
+Adapters in ``aws/``, ``db/`` and ``k8s/`` implement these; tests may too. Nothing here
+performs I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..spec import ConfigMapKeyRef, Privileges, SecretKeyRef
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    identifier: str
+    arn: str
+    region: str
+    status: str
+    cluster_identifier: str
+    snapshot_type: str = "manual"
+    created_at: dt.datetime | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    engine: str = "aurora-postgresql"
+    engine_version: str | None = None
+    percent_progress: int = 0
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    identifier: str
+    arn: str
+    region: str
+    status: str
+    endpoint: str | None = None
+    reader_endpoint: str | None = None
+    port: int | None = None
+    master_username: str | None = None
+    deletion_protection: bool = False
+    members: tuple[str, ...] = ()
+    engine: str = "aurora-postgresql"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Instance:
+    identifier: str
+    cluster_identifier: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    cluster_identifier: str
+    snapshot_identifier: str
+    engine: str
+    engine_version: str | None
+    db_subnet_group_name: str | None
+    vpc_security_group_ids: Sequence[str]
+    kms_key_id: str | None
+    db_cluster_parameter_group_name: str | None
+    deletion_protection: bool
+    tags: Mapping[str, str]
+
+
+class Rds(Protocol):
+    def get_snapshot(self, region: str, identifier: str) -> Snapshot | None: ...
+
+    def list_snapshots(
+        self, region: str, cluster_identifier: str, snapshot_type: str
+    ) -> list[Snapshot]: ...
+
+    def copy_snapshot(
+        self,
+        region: str,
+        source: Snapshot,
+        target_identifier: str,
+        kms_key_id: str | None,
+        tags: Mapping[str, str],
+    ) -> Snapshot: ...
+
+    def get_cluster(self, region: str, identifier: str) -> Cluster | None: ...
+
+    def get_instances(self, region: str, identifiers: Sequence[str]) -> list[Instance]: ...
+
+    def delete_instance(self, region: str, identifier: str) -> None: ...
+
+    def delete_cluster(
+        self, region: str, identifier: str, final_snapshot_identifier: str | None
+    ) -> None: ...
+
+    def restore_cluster(self, region: str, request: RestoreRequest) -> Cluster: ...
+
+    def create_instance(
+        self,
+        region: str,
+        identifier: str,
+        cluster_identifier: str,
+        instance_class: str,
+        engine: str,
+        tags: Mapping[str, str],
+    ) -> Instance: ...
+
+    def set_master_password(self, region: str, cluster_identifier: str, password: str) -> None: ...
+
+    def delete_snapshot(self, region: str, identifier: str) -> None: ...
+
+    def tag_resource(self, region: str, arn: str, tags: Mapping[str, str]) -> None: ...
+
+    def ensure_subnet_group(
+        self, region: str, name: str, subnet_ids: Sequence[str], tags: Mapping[str, str]
+    ) -> None: ...
+
+
+class Network(Protocol):
+    def problems(
+        self, region: str, vpc_id: str, subnet_ids: Sequence[str], security_group_ids: Sequence[str]
+    ) -> list[str]:
+        """Sentences describing what does not exist or is not in the VPC; empty when fine."""
+        ...
+
+
+class Secrets(Protocol):
+    """Where passwords and SQL come from. Values never leave the step that asked."""
+
+    def kubernetes_secret(self, ref: SecretKeyRef) -> str: ...
+
+    def secrets_manager(self, region: str, secret_id: str) -> str: ...
+
+    def config_map(self, ref: ConfigMapKeyRef) -> str: ...
+
+    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class DbEndpoint:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    dbname: str = "postgres"
+
+
+@dataclass(frozen=True)
+class DbUserSpec:
+    name: str
+    password: str = field(repr=False)
+    privileges: Privileges = Privileges.readonly
+    databases: tuple[str, ...] = ()
+
+
+class Database(Protocol):
+    def endpoint(self, host: str, port: int) -> tuple[str, int]:
+        """Where to connect for a cluster endpoint (a tunnel or a local stand-in may differ)."""
+        ...
+
+    def check_master(self, endpoint: DbEndpoint) -> str: ...
+
+    def setup_users(self, endpoint: DbEndpoint, users: Sequence[DbUserSpec]) -> list[str]: ...
+
+    def run_sql(self, endpoint: DbEndpoint, name: str, database: str, text: str) -> None: ...
+
+
+class Notifier(Protocol):
+    def publish(self, topic_arn: str, subject: str, message: Mapping[str, object]) -> None: ...
+
+
+@dataclass
+class Ports:
+    rds: Rds
+    network: Network
+    secrets: Secrets
+    database: Database
+    notifier: Notifier

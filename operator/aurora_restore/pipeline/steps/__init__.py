@@ -1,0 +1,1 @@
+"""One module per seed step; each exposes ``run(ctx) -> StepResult``."""

@@ -1,0 +1,54 @@
+"""The rails every deletion of an existing cluster passes, checked before each Delete call."""
+
+from __future__ import annotations
+
+from ... import OPERATION_TAG
+from ...spec import ExistingCluster
+from ..context import OWNER_TAG, Context, managed_by_us
+from ..errors import safety
+from ..ports import Cluster
+
+
+def check_replaceable(ctx: Context, cluster: Cluster) -> None:
+    target = ctx.spec.target
+    where = f"Cluster {cluster.identifier} in {cluster.region}"
+    if target.existing_cluster is not ExistingCluster.Replace:
+        raise safety(
+            f"{where} already exists and existingCluster is Fail; set existingCluster: Replace "
+            "to replace it",
+            code="ClusterAlreadyExists",
+        )
+    if cluster.deletion_protection:
+        raise safety(
+            f"{where} has deletion protection; the operator never deletes it",
+            code="DeletionProtection",
+        )
+    snap = ctx.status.snapshot
+    source_cluster = ctx.spec.source.cluster_identifier or (
+        snap.cluster_identifier if snap else None
+    )
+    if source_cluster == cluster.identifier and ctx.spec.source.region == cluster.region:
+        raise safety(
+            f"{where} is the source of this restore; it is never deleted", code="TargetIsSource"
+        )
+    if managed_by_us(cluster.tags):
+        owner = cluster.tags.get(OWNER_TAG, "")
+        their_ns, our_ns = owner.split("/", 1)[0], ctx.owner.split("/", 1)[0]
+        if owner and their_ns != our_ns:
+            raise safety(
+                f"{where} was restored for namespace {their_ns}, not {our_ns}; a restore may "
+                "only replace clusters of its own namespace",
+                code="ForeignOwner",
+            )
+        return
+    if ctx.config.replace_allowed_for(cluster.identifier):
+        return
+    raise safety(
+        f"{where} is not tagged dbrestore.io/managed-by and does not match the operator's "
+        "replaceAllowed patterns, so it is not replaced",
+        code="UnmanagedCluster",
+    )
+
+
+def made_by_this_run(ctx: Context, tags: dict[str, str] | object) -> bool:
+    return isinstance(tags, dict) and tags.get(OPERATION_TAG) == ctx.operation_id

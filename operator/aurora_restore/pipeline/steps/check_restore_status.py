@@ -1,0 +1,49 @@
+"""check-restore-status (cluster part): wait for the restored cluster to be available."""
+
+from __future__ import annotations
+
+from ...spec import ErrorType
+from ..context import Context, StepResult
+from ..errors import StepFailure
+from .restore_snapshot import record_cluster
+
+NAME = "check-restore-status"
+TERMINAL = frozenset(
+    {
+        "failed",
+        "incompatible-restore",
+        "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
+        "incompatible-parameters",
+        "incompatible-network",
+        "storage-full",
+    }
+)
+
+
+def terminal(what: str, status: str) -> StepFailure:
+    return StepFailure(ErrorType.AWSError, f"{what} ended as {status}", code=status)
+
+
+def run(ctx: Context) -> StepResult:
+    target = ctx.spec.target
+    cluster = ctx.ports.rds.get_cluster(target.region, target.cluster_identifier)
+    if cluster is None:
+        raise StepFailure(
+            ErrorType.AWSError,
+            f"Cluster {target.cluster_identifier} disappeared from {target.region} while restoring",
+            code="DBClusterNotFoundFault",
+        )
+    record_cluster(ctx, cluster)
+    if cluster.status in TERMINAL:
+        raise terminal(f"The restore of {cluster.identifier}", cluster.status)
+    if cluster.status != "available":
+        return StepResult.waiting("Cluster restore is still in progress", status=cluster.status)
+    return StepResult.finished(
+        "Cluster restore completed",
+        reason="ClusterAvailable",
+        target_cluster_id=cluster.identifier,
+        target_region=target.region,
+        cluster_endpoint=cluster.endpoint,
+        cluster_port=cluster.port,
+    )

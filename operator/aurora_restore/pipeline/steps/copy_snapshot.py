@@ -1,0 +1,65 @@
+"""copy-snapshot: copy the snapshot into the target region (skipped in the same region)."""
+
+from __future__ import annotations
+
+from ...spec import CopyStatus
+from ..context import Context, StepResult
+from ..errors import safety
+from ..ports import Snapshot
+
+NAME = "copy-snapshot"
+SAME_REGION = "No need to copy snapshot, regions are the same"
+
+
+def _record(ctx: Context, snap: Snapshot) -> None:
+    ctx.status.copy_ = CopyStatus(
+        identifier=snap.identifier,
+        region=snap.region,
+        arn=snap.arn,
+        status=snap.status,
+        percent_progress=snap.percent_progress,
+    )
+
+
+def run(ctx: Context) -> StepResult:
+    if not ctx.spec.cross_region:
+        return StepResult.skip(SAME_REGION)
+    assert ctx.status.snapshot
+    target_region = ctx.spec.target.region
+    target_id = ctx.copy_identifier()
+    # An earlier attempt may have started the copy before the process stopped: adopt it.
+    existing = ctx.ports.rds.get_snapshot(target_region, target_id)
+    if existing:
+        if existing.tags.get("dbrestore.io/operation-id") != ctx.operation_id:
+            raise safety(
+                f"Snapshot {target_id} already exists in {target_region} and was not made by "
+                "this restore; choose another copy.targetSnapshotIdentifier",
+                code="SnapshotAlreadyExists",
+            )
+        _record(ctx, existing)
+        return StepResult.finished(
+            f"Snapshot copy {target_id} already started; following it", reason="CopyStarted"
+        )
+    source = ctx.ports.rds.get_snapshot(ctx.status.snapshot.region, ctx.status.snapshot.identifier)
+    if source is None:
+        source = Snapshot(
+            identifier=ctx.status.snapshot.identifier,
+            arn=ctx.status.snapshot.arn,
+            region=ctx.status.snapshot.region,
+            status=ctx.status.snapshot.status or "available",
+            cluster_identifier=ctx.status.snapshot.cluster_identifier or "",
+            encrypted=ctx.status.snapshot.encrypted,
+        )
+    copied = ctx.ports.rds.copy_snapshot(
+        target_region, source, target_id, ctx.spec.copy_.kms_key_id, ctx.tags()
+    )
+    _record(ctx, copied)
+    return StepResult.finished(
+        "Snapshot copy initiated",
+        reason="CopyStarted",
+        snapshot_name=source.identifier,
+        source_region=source.region,
+        target_region=target_region,
+        target_snapshot_name=target_id,
+        copy_status=copied.status,
+    )

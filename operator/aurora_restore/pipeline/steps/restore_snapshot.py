@@ -1,0 +1,89 @@
+"""restore-snapshot: start RestoreDBClusterFromSnapshot (after checking the network)."""
+
+from __future__ import annotations
+
+from ...spec import ClusterStatus
+from ..context import Context, StepResult
+from ..errors import invalid, safety
+from ..ports import Cluster, RestoreRequest
+from ._safety import made_by_this_run
+
+NAME = "restore-snapshot"
+
+
+def record_cluster(ctx: Context, cluster: Cluster) -> ClusterStatus:
+    current = ctx.status.cluster
+    ctx.status.cluster = ClusterStatus(
+        identifier=cluster.identifier,
+        region=cluster.region,
+        status=cluster.status,
+        arn=cluster.arn,
+        endpoint=cluster.endpoint,
+        reader_endpoint=cluster.reader_endpoint,
+        port=cluster.port,
+        master_username=cluster.master_username,
+        master_password_reset=current.master_password_reset if current else False,
+        instances=current.instances if current else [],
+    )
+    return ctx.status.cluster
+
+
+def _subnet_group(ctx: Context) -> str | None:
+    target = ctx.spec.target
+    if not target.vpc_id or not target.subnet_ids:
+        return target.db_subnet_group_name
+    problems = ctx.ports.network.problems(
+        target.region, target.vpc_id, target.subnet_ids, target.vpc_security_group_ids
+    )
+    if problems:
+        raise invalid("; ".join(problems), code="InvalidNetwork")
+    name = f"aurora-restore-{target.cluster_identifier}"
+    ctx.ports.rds.ensure_subnet_group(target.region, name, target.subnet_ids, ctx.tags())
+    return name
+
+
+def run(ctx: Context) -> StepResult:
+    target = ctx.spec.target
+    snap = ctx.status.snapshot
+    assert snap
+    existing = ctx.ports.rds.get_cluster(target.region, target.cluster_identifier)
+    if existing:
+        if made_by_this_run(ctx, dict(existing.tags)):
+            record_cluster(ctx, existing)
+            return StepResult.finished(
+                "Snapshot restore already initiated; following it", reason="ClusterRestoreStarted"
+            )
+        # AWS would refuse, but a stand-in may silently replace it: never restore over a
+        # cluster that this run did not create.
+        raise safety(
+            f"Cluster {target.cluster_identifier} exists in {target.region} and was not "
+            "created by this restore; not restoring over it",
+            code="ClusterAlreadyExists",
+        )
+    source_id = ctx.status.copy_.identifier if ctx.status.copy_ else snap.identifier
+    request = RestoreRequest(
+        cluster_identifier=target.cluster_identifier,
+        snapshot_identifier=source_id,
+        engine=snap.engine or "aurora-postgresql",
+        engine_version=target.engine_version,
+        db_subnet_group_name=_subnet_group(ctx),
+        vpc_security_group_ids=target.vpc_security_group_ids,
+        kms_key_id=target.kms_key_id,
+        db_cluster_parameter_group_name=target.db_cluster_parameter_group_name,
+        deletion_protection=target.deletion_protection,
+        tags=ctx.tags(),
+    )
+    cluster = ctx.ports.rds.restore_cluster(target.region, request)
+    record_cluster(ctx, cluster)
+    return StepResult(
+        True,
+        "Snapshot restore initiated",
+        wait=ctx.config.poll_floor,
+        reason="ClusterRestoreStarted",
+        details={
+            "target_snapshot_name": source_id,
+            "target_region": target.region,
+            "target_cluster_id": target.cluster_identifier,
+            "status": cluster.status,
+        },
+    )

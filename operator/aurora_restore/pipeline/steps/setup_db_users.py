@@ -1,0 +1,105 @@
+"""setup-db-users: reset the master password, create users and grants, run the post-restore
+SQL, and write the connection Secret."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ...spec import MasterPassword, User
+from ..context import Context, StepResult
+from ..ports import DbEndpoint, DbUserSpec
+
+NAME = "setup-db-users"
+
+
+def _master_password(ctx: Context, source: MasterPassword) -> str:
+    if source.secret_ref:
+        value = ctx.ports.secrets.kubernetes_secret(source.secret_ref)
+    else:
+        assert source.secrets_manager_secret_id
+        value = ctx.ports.secrets.secrets_manager(
+            ctx.spec.target.region, source.secrets_manager_secret_id
+        )
+    return ctx.remember_secret(value)
+
+
+def _user_password(ctx: Context, user: User) -> str:
+    if user.password_secret_ref:
+        value = ctx.ports.secrets.kubernetes_secret(user.password_secret_ref)
+    else:
+        assert user.password_secrets_manager_secret_id
+        value = ctx.ports.secrets.secrets_manager(
+            ctx.spec.target.region, user.password_secrets_manager_secret_id
+        )
+    return ctx.remember_secret(value)
+
+
+def run(ctx: Context) -> StepResult:
+    spec = ctx.spec
+    if spec.master_password is None:
+        return StepResult.skip("Nothing to configure: no masterPassword, users or SQL")
+    cluster = ctx.status.cluster
+    assert cluster
+    password = _master_password(ctx, spec.master_password)
+    if not cluster.master_password_reset:
+        # The restored cluster keeps the source's master password until this reset.
+        ctx.ports.rds.set_master_password(cluster.region, cluster.identifier, password)
+        cluster.master_password_reset = True
+        return StepResult.waiting("Master password reset requested", wait=ctx.config.poll_floor)
+    current = ctx.ports.rds.get_cluster(cluster.region, cluster.identifier)
+    if current is not None and current.status != "available":
+        return StepResult.waiting(
+            f"Waiting for the cluster to apply the new master password ({current.status})"
+        )
+    if not (spec.users or spec.sql or spec.connection_secret):
+        return StepResult.finished("Master password reset", reason="DatabaseConfigured")
+
+    assert cluster.endpoint and cluster.port
+    host, port = ctx.ports.database.endpoint(cluster.endpoint, cluster.port)
+    master = DbEndpoint(host, port, cluster.master_username or "postgres", password)
+    ctx.ports.database.check_master(master)
+    users = [
+        DbUserSpec(u.name, _user_password(ctx, u), u.privileges, tuple(u.databases))
+        for u in spec.users
+    ]
+    summary = ctx.ports.database.setup_users(master, users) if users else []
+    for index, script in enumerate(spec.sql):
+        if index < ctx.status.sql_applied:
+            continue
+        text = script.inline
+        if text is None:
+            assert script.config_map_ref
+            text = ctx.ports.secrets.config_map(script.config_map_ref)
+        label = (
+            f"sql[{index}] ({script.config_map_ref.name}/{script.config_map_ref.key})"
+            if script.config_map_ref
+            else f"sql[{index}]"
+        )
+        ctx.ports.database.run_sql(master, label, script.database, text)
+        ctx.status.sql_applied = index + 1
+    if spec.connection_secret:
+        dbname = spec.connection_secret.database
+        user = master.user
+        ctx.ports.secrets.write_connection_secret(
+            spec.connection_secret.name,
+            {
+                "host": cluster.endpoint,
+                "port": str(cluster.port),
+                "username": user,
+                "password": password,
+                "dbname": dbname,
+                "uri": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+                f"@{cluster.endpoint}:{cluster.port}/{quote(dbname, safe='')}",
+            },
+        )
+    done = [f"{len(users)} user(s)", f"{len(spec.sql)} SQL script(s)"]
+    if spec.connection_secret:
+        done.append(f"connection Secret {spec.connection_secret.name}")
+    return StepResult.finished(
+        "Database users configured successfully: " + ", ".join(done),
+        reason="DatabaseConfigured",
+        target_cluster_id=cluster.identifier,
+        cluster_endpoint=cluster.endpoint,
+        users=[u.name for u in users],
+        summary=summary,
+    )

@@ -1,0 +1,95 @@
+"""snapshot-check: find the source snapshot and wait for it to be available."""
+
+from __future__ import annotations
+
+from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, parse_duration
+from ..context import Context, StepResult, iso, parse_iso
+from ..errors import StepFailure, invalid
+from ..ports import Snapshot
+
+NAME = "snapshot-check"
+FAILED_STATES = frozenset({"failed", "deleting", "incompatible-restore"})
+
+
+def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
+    source = ctx.spec.source
+    rds = ctx.ports.rds
+    if source.snapshot_identifier:
+        arn = SNAPSHOT_ARN.match(source.snapshot_identifier)
+        identifier = arn["id"] if arn else source.snapshot_identifier
+        found = rds.get_snapshot(source.region, identifier)
+        return ([found] if found else []), f"snapshot {identifier}"
+    assert source.cluster_identifier
+    date = ctx.status.snapshot_date
+    snapshots = rds.list_snapshots(source.region, source.cluster_identifier, source.snapshot_type)
+    if date and date != "latest":
+        snapshots = [
+            s for s in snapshots if s.created_at and s.created_at.date().isoformat() == date
+        ]
+    snapshots.sort(key=lambda s: (s.created_at is not None, s.created_at), reverse=True)
+    when = "the latest" if date == "latest" else f"a snapshot from {date} (UTC)"
+    kind = "" if source.snapshot_type == "any" else f" {source.snapshot_type}"
+    return snapshots, f"{when}{kind} of cluster {source.cluster_identifier}"
+
+
+def run(ctx: Context) -> StepResult:
+    source = ctx.spec.source
+    candidates, searched = _candidates(ctx)
+    available = [s for s in candidates if s.status == "available"]
+    if not available:
+        if candidates and all(s.status in FAILED_STATES for s in candidates):
+            raise StepFailure(
+                ErrorType.AWSError,
+                f"{searched} in {source.region} is {candidates[0].status} and cannot be restored",
+                code=candidates[0].status,
+            )
+        started = parse_iso(ctx.status.step(NAME).started_at or ctx.iso_now())
+        limit = parse_duration(source.wait_timeout)
+        if ctx.now - started >= limit:
+            state = f" (still {candidates[0].status})" if candidates else ""
+            raise StepFailure(
+                ErrorType.SnapshotNotFound,
+                f"Snapshot not found in region {source.region}: looked for {searched}{state} "
+                f"for {source.wait_timeout}",
+                code="SnapshotNotFound",
+            )
+        state = f"is {candidates[0].status}" if candidates else "does not exist yet"
+        return StepResult.waiting(
+            f"Waiting for {searched} in {source.region}: it {state}", details={"searched": searched}
+        )
+
+    snap = available[0]
+    if ctx.spec.cross_region and snap.encrypted and not ctx.spec.copy_.kms_key_id:
+        raise invalid(
+            f"Snapshot {snap.identifier} is encrypted, so copy.kmsKeyId must name a KMS key in "
+            f"{ctx.spec.target.region} for the cross-region copy"
+        )
+    if (
+        snap.cluster_identifier == ctx.spec.target.cluster_identifier
+        and snap.region == ctx.spec.target.region
+    ):
+        raise invalid(
+            f"Snapshot {snap.identifier} was taken from {snap.cluster_identifier}, the target "
+            "itself; restore to a different cluster"
+        )
+    ctx.status.snapshot = SnapshotStatus(
+        identifier=snap.identifier,
+        arn=snap.arn,
+        region=snap.region,
+        status=snap.status,
+        encrypted=snap.encrypted,
+        kms_key_id=snap.kms_key_id,
+        engine=snap.engine,
+        engine_version=snap.engine_version,
+        cluster_identifier=snap.cluster_identifier,
+        created_at=iso(snap.created_at) if snap.created_at else None,
+    )
+    return StepResult.finished(
+        "Snapshot found successfully",
+        reason="SnapshotFound",
+        snapshot_name=snap.identifier,
+        snapshot_arn=snap.arn,
+        source_region=source.region,
+        target_region=ctx.spec.target.region,
+        snapshot_status=snap.status,
+    )

@@ -1,0 +1,53 @@
+"""The whole restore as a table: phase, seed step, and the action that advances it.
+
+Read top to bottom. A stage is current while its step is unfinished and the resource is not
+past its phase. ``check-restore-status`` spans two phases (the cluster, then its instances),
+as it did in the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..spec import Phase
+from .context import Context, StepResult
+from .steps import (
+    archive_snapshot,
+    check_copy_status,
+    check_delete_status,
+    check_restore_status,
+    copy_snapshot,
+    create_instances,
+    delete_rds,
+    restore_snapshot,
+    setup_db_users,
+    snapshot_check,
+    sns_notification,
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    phase: Phase
+    step: str
+    action: Callable[[Context], StepResult]
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(Phase.CheckingSnapshot, snapshot_check.NAME, snapshot_check.run),
+    Stage(Phase.CopyingSnapshot, copy_snapshot.NAME, copy_snapshot.run),
+    Stage(Phase.CopyingSnapshot, check_copy_status.NAME, check_copy_status.run),
+    Stage(Phase.DeletingExistingCluster, delete_rds.NAME, delete_rds.run),
+    Stage(Phase.DeletingExistingCluster, check_delete_status.NAME, check_delete_status.run),
+    Stage(Phase.RestoringCluster, restore_snapshot.NAME, restore_snapshot.run),
+    Stage(Phase.RestoringCluster, check_restore_status.NAME, check_restore_status.run),
+    Stage(Phase.CreatingInstances, create_instances.NAME, create_instances.run),
+    Stage(Phase.ConfiguringDatabase, setup_db_users.NAME, setup_db_users.run),
+    Stage(Phase.ArchivingSnapshot, archive_snapshot.NAME, archive_snapshot.run),
+)
+
+# Runs once the restore has ended, whichever way.
+FINAL = Stage(Phase.Completed, sns_notification.NAME, sns_notification.run)
+
+PHASE_ORDER: tuple[Phase, ...] = tuple(Phase)

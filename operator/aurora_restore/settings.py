@@ -1,0 +1,123 @@
+"""Operator settings from the environment (prefix ``AURORA_RESTORE_``), which the Helm
+chart's values map onto. Settings may also come from an SSM Parameter Store path shared by
+a fleet of clusters; the environment wins over SSM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .spec import SNS_TOPIC_ARN, parse_duration
+
+PREFIX = "AURORA_RESTORE_"
+
+
+def _seconds(value: str) -> str:
+    if parse_duration(value).total_seconds() <= 0:
+        raise ValueError(f"must be a positive duration such as 30s or 2m (got {value!r})")
+    return value
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state_table: str = "aurora-restore-state"
+    audit_table: str = "aurora-restore-audit"
+    create_tables: bool = False
+    sns_topic_arn: str | None = None
+    metrics_namespace: str = "AuroraRestore"
+    poll_interval: Annotated[str, AfterValidator(_seconds)] = "30s"
+    # Never poll AWS faster than this, even right after starting an operation.
+    poll_floor: Annotated[str, AfterValidator(_seconds)] = "2s"
+    replace_allowed: tuple[str, ...] = ()
+    ssm_path: str | None = None
+    metrics_port: int = Field(8080, ge=0, le=65535)
+    namespaces: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_format: str = "json"
+    db_sslmode: str = "require"
+    # host:port to connect to instead of every cluster endpoint: a tunnel, or a local
+    # stand-in in tests and the demo.
+    db_endpoint_override: str | None = None
+    region: str = "us-east-1"
+    max_retries: int = Field(8, ge=0, le=100)
+    history_limit: int = Field(5, ge=0, le=50)
+
+    @field_validator("replace_allowed", "namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("sns_topic_arn", "ssm_path", "db_endpoint_override", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is not None and not SNS_TOPIC_ARN.match(value):
+            raise ValueError(f"must be an SNS topic ARN (got {value!r})")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value not in ("json", "text"):
+            raise ValueError("must be json or text")
+        return value
+
+    @field_validator("db_sslmode")
+    @classmethod
+    def _sslmode(cls, value: str) -> str:
+        allowed = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    @property
+    def poll_seconds(self) -> float:
+        return parse_duration(self.poll_interval).total_seconds()
+
+    @property
+    def poll_floor_seconds(self) -> float:
+        return parse_duration(self.poll_floor).total_seconds()
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    values = {k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX)}
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region and "region" not in values:
+        values["region"] = region
+    return values
+
+
+SsmLoader = Callable[[str], Mapping[str, str]]
+
+
+def load(env: Mapping[str, str] | None = None, ssm: SsmLoader | None = None) -> Settings:
+    """Read settings; ``ssm`` loads ``{name: value}`` under a path (see aws.ssm)."""
+    env = os.environ if env is None else env
+    values: dict[str, str] = _from_env(env)
+    path = values.get("ssm_path")
+    if path and ssm is not None:
+        shared = {k.lower().replace("-", "_"): v for k, v in ssm(path).items()}
+        values = {**shared, **values}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = [
+            f"{PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise SettingsError("; ".join(problems)) from None
