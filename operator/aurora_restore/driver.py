@@ -20,14 +20,17 @@ from .aws.rds import RdsAdapter
 from .aws.records import Records
 from .aws.secrets import SecretsManagerReader
 from .db.port import PostgresDatabase
-from .pipeline.context import Context, PipelineConfig, operation_id
-from .pipeline.engine import Event, Outcome, advance, begin, reject
+from .pipeline import cleanup
+from .pipeline.conditions import update_conditions
+from .pipeline.context import Context, PipelineConfig, StepResult, iso, operation_id
+from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, reject
 from .pipeline.errors import PortError
 from .pipeline.ports import Database, Ports
 from .settings import Settings
 from .spec import (
     AuroraRestoreStatus,
     ConfigMapKeyRef,
+    DeletionPolicy,
     Phase,
     SecretKeyRef,
     SpecError,
@@ -195,8 +198,38 @@ class Driver:
             owner=resource.owner or resource.key,
         )
         outcome = advance(ctx, status.observed_generation)
+        if pending_change:
+            update_conditions(
+                outcome.status,
+                status.observed_generation,
+                iso(now),
+                waiting_for="the spec changed; the new spec runs when this run ends",
+            )
         self._write(resource, outcome, now)
         return Tick(outcome.status, outcome.requeue_after, outcome.events, pending_change)
+
+    def cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
+        """One step of deletionPolicy: Delete; call again until ``done``."""
+        status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
+        if not status.operation_id or not status.run_spec:
+            return StepResult.finished("Nothing was restored", used_aws=False)
+        spec = validate_spec(status.run_spec)
+        if spec.deletion_policy is not DeletionPolicy.Delete:
+            return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
+        ctx = Context(
+            spec,
+            status,
+            self.ports(kube),
+            self.config,
+            self.clock(),
+            resource.owner or resource.key,
+        )
+        return cleanup.run(ctx)
+
+    def audit(self, resource: Resource, step: str, state: str, details: dict[str, object]) -> None:
+        status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
+        outcome = Outcome(status, audit=[AuditEntry(step, state, details)])
+        self._write(resource, outcome, self.clock())
 
     def _write(self, resource: Resource, outcome: Outcome, now: dt.datetime) -> None:
         """Records never block the restore: the status is the source of truth."""

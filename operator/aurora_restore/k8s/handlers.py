@@ -1,0 +1,291 @@
+"""kopf handlers for AuroraRestore: one daemon per resource drives its pipeline.
+
+Why a daemon and not a fixed-interval timer: each tick tells when the next one is useful
+("look again in 2 s" right after a start, "in 30 s" while AWS copies), and a daemon can
+sleep exactly that long, wake at once on a spec change, and stop cleanly on deletion.
+
+The daemon keeps the status it last wrote in memory and treats it as the truth, because the
+object kopf hands it may lag behind our own patch. After a restart it resumes from the
+object's status alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from .. import GROUP, VERSION
+from ..driver import Driver, Resource
+from ..settings import Settings
+from ..spec import Phase
+from . import metrics
+from .objects import KubeObjects
+
+PLURAL = "aurorarestores"
+KIND = "AuroraRestore"
+RERUN_ANNOTATION = "dbrestore.io/rerun"
+ABANDON_ANNOTATION = "dbrestore.io/abandon-cleanup"
+SCHEDULE_LABEL = "dbrestore.io/schedule"
+FINALIZER = "dbrestore.io/finalizer"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What the handlers share; set by ``configure`` before kopf starts."""
+
+    settings: Settings
+    driver: Driver
+    api_client: Any
+    heartbeat: metrics.Heartbeat = field(default_factory=metrics.Heartbeat)
+    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics_runner: Any = None
+
+
+RUNTIME: Runtime | None = None
+
+
+def configure(runtime: Runtime) -> None:
+    global RUNTIME
+    RUNTIME = runtime
+    runtime.driver.clients.observers.append(metrics.observe_aws)
+
+
+def _rt() -> Runtime:
+    if RUNTIME is None:
+        raise RuntimeError("aurora_restore.k8s.handlers.configure() was not called")
+    return RUNTIME
+
+
+def resource_of(body: Mapping[str, Any], status: Mapping[str, Any] | None) -> Resource:
+    meta = body.get("metadata", {})
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    schedule = labels.get(SCHEDULE_LABEL)
+    return Resource(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta.get("uid", ""),
+        generation=meta.get("generation"),
+        spec=body.get("spec") or {},
+        status=status,
+        rerun_token=annotations.get(RERUN_ANNOTATION) or None,
+        owner=f"{meta['namespace']}/{schedule}" if schedule else None,
+    )
+
+
+def owner_reference(body: Mapping[str, Any]) -> dict[str, str]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta.get("uid", ""),
+    }
+
+
+def _status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch: removed keys are sent as null, or the API server would keep them."""
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    patch.update({k: v for k, v in new.items() if old.get(k) != v})
+    return patch
+
+
+def _patch_status(rt: Runtime, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    from kubernetes import client
+
+    client.CustomObjectsApi(rt.api_client).patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, name, {"status": patch}
+    )
+
+
+def _clamp(delay: float | None, rt: Runtime) -> float:
+    interval = rt.settings.poll_seconds
+    if delay is None:
+        return interval
+    return max(
+        min(delay, interval), 0.0 if delay == 0 else min(rt.settings.poll_floor_seconds, interval)
+    )
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    rt = _rt()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbrestore.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="dbrestore.io", key="last-handled-configuration"
+    )
+    settings.peering.standalone = True
+    # Our own events say what happened; kopf's per-handler log events would only add noise.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    if rt.settings.metrics_port and rt.metrics_runner is None:
+        rt.metrics_runner = await metrics.serve(rt.settings.metrics_port, rt.heartbeat)
+
+
+@kopf.on.cleanup()
+async def shutdown(**_: Any) -> None:
+    rt = _rt()
+    if rt.metrics_runner is not None:
+        await rt.metrics_runner.cleanup()
+        rt.metrics_runner = None
+
+
+@kopf.on.probe(id="heartbeat")
+def probe(**_: Any) -> bool:
+    return _rt().heartbeat.alive()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
+async def restore_daemon(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    uid: str,
+    logger: logging.Logger,
+    **_: Any,
+) -> None:
+    rt = _rt()
+    wake = rt.wakeups.setdefault(uid, asyncio.Event())
+    status: dict[str, Any] = dict(body.get("status") or {})
+    rt.written[uid] = status
+    phase_since = asyncio.get_running_loop().time()
+    counted_in_flight = False
+    kube = KubeObjects(rt.api_client, namespace, owner_reference(body))
+    try:
+        while not stopped:
+            rt.heartbeat.beat()
+            resource = resource_of(body, status)
+            try:
+                tick = await asyncio.to_thread(rt.driver.tick, resource, kube)
+            except Exception as exc:  # an adapter bug must not kill the daemon silently
+                logger.exception("tick failed", extra={"resource": resource.key})
+                kopf.warn(body, reason="InternalError", message=f"{type(exc).__name__}: {exc}")
+                await _sleep(stopped, wake, rt.settings.poll_seconds)
+                continue
+            metrics.TICKS.inc()
+            new = tick.status.to_dict()
+            phase = new.get("phase")
+            patch = _status_patch(status, new)
+            if patch:
+                try:
+                    await asyncio.to_thread(_patch_status, rt, namespace, name, patch)
+                except Exception as exc:
+                    # The next tick repeats this one; steps adopt what it started.
+                    logger.warning("status patch failed: %s", exc, extra={"resource": resource.key})
+                    await _sleep(stopped, wake, min(5.0, rt.settings.poll_seconds))
+                    continue
+                if new.get("phase") != status.get("phase"):
+                    now = asyncio.get_running_loop().time()
+                    if status.get("phase"):
+                        metrics.PHASE_SECONDS.labels(status["phase"]).observe(now - phase_since)
+                    phase_since = now
+                    if phase in (Phase.Completed.value, Phase.Failed.value) and status.get("phase"):
+                        metrics.RESTORES.labels(phase).inc()
+                status = new
+                rt.written[uid] = status
+            running = phase not in (Phase.Completed.value, Phase.Failed.value)
+            if running != counted_in_flight:
+                metrics.IN_FLIGHT.inc() if running else metrics.IN_FLIGHT.dec()
+                counted_in_flight = running
+            for event in tick.events:
+                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+                logger.log(
+                    logging.WARNING if event.type == "Warning" else logging.INFO,
+                    event.message,
+                    extra={
+                        "resource": resource.key,
+                        "operation_id": new.get("operationId"),
+                        "phase": phase,
+                        "step": event.reason,
+                    },
+                )
+            await _sleep(stopped, wake, _clamp(tick.requeue_after, rt))
+    finally:
+        if counted_in_flight:
+            metrics.IN_FLIGHT.dec()
+        rt.wakeups.pop(uid, None)
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return
+    wake.clear()
+    waiter = asyncio.ensure_future(wake.wait())
+    stopper = asyncio.ensure_future(stopped.wait(seconds))
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        stopper.cancel()
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
+async def wake_on_change(uid: str, **_: Any) -> None:
+    event = _rt().wakeups.get(uid)
+    if event is not None:
+        event.set()
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def on_delete(
+    body: kopf.Body, name: str, namespace: str, uid: str, retry: int, **_: Any
+) -> None:
+    rt = _rt()
+    status = rt.written.pop(uid, None) or dict(body.get("status") or {})
+    resource = resource_of(body, status)
+    kube = KubeObjects(rt.api_client, namespace, owner_reference(body))
+    phase = status.get("phase")
+    if retry == 0 and status.get("operationId") and phase not in ("Completed", "Failed"):
+        # The daemon has stopped, so no new AWS action starts; say so in the record.
+        await asyncio.to_thread(
+            rt.driver.audit,
+            resource,
+            "restore",
+            "Cancelled",
+            {"message": f"Resource deleted during {phase}; the run was stopped"},
+        )
+        kopf.event(
+            body,
+            type="Warning",
+            reason="RestoreCancelled",
+            message=f"Deleted during {phase}: the run was stopped",
+        )
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    if annotations.get(ABANDON_ANNOTATION, "").lower() == "true":
+        kopf.event(
+            body,
+            type="Warning",
+            reason="CleanupAbandoned",
+            message=f"{ABANDON_ANNOTATION} is set: AWS resources are left as they are",
+        )
+        return
+    try:
+        result = await asyncio.to_thread(rt.driver.cleanup, resource, kube)
+    except Exception as exc:
+        delay = min(300.0, 5.0 * 2 ** min(retry, 6)) * random.uniform(0.75, 1.0)
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}"
+        kopf.event(
+            body,
+            type="Warning",
+            reason="CleanupFailed",
+            message=f"{message}; retrying in {delay:.0f}s (set the annotation "
+            f"{ABANDON_ANNOTATION}=true to give up)",
+        )
+        raise kopf.TemporaryError(message, delay=delay) from None
+    if not result.done:
+        raise kopf.TemporaryError(result.message, delay=_clamp(result.wait, rt) or 1.0)
+    if not result.skipped:
+        kopf.info(body, reason="CleanupCompleted", message=result.message)

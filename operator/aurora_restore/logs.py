@@ -1,0 +1,47 @@
+"""Structured logs: one JSON object per line, with the resource, operation and step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+
+FIELDS = ("resource", "operation_id", "step", "phase")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        # kopf attaches the object it logs about.
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict) and "resource" not in entry:
+            entry["resource"] = f"{ref.get('namespace')}/{ref.get('name')}"
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # botocore and urllib3 log request details at DEBUG; keep them quiet unless asked.
+    for noisy in ("botocore", "urllib3", "boto3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,40 @@
+"""What ``deletionPolicy: Delete`` removes when an AuroraRestore is deleted: the cluster this
+resource's last run restored (instances first), and its copied snapshot. Only objects
+tagged with that run's operation id are touched."""
+
+from __future__ import annotations
+
+from .context import Context, StepResult
+from .steps._safety import made_by_this_run
+
+
+def run(ctx: Context) -> StepResult:
+    rds = ctx.ports.rds
+    target = ctx.spec.target
+    copy = ctx.status.copy_
+    if copy:
+        snap = rds.get_snapshot(copy.region, copy.identifier)
+        if snap and made_by_this_run(ctx, dict(snap.tags)) and snap.status != "deleting":
+            rds.delete_snapshot(copy.region, copy.identifier)
+            return StepResult.waiting(f"Deleting snapshot copy {copy.identifier}", wait=0)
+    cluster = rds.get_cluster(target.region, target.cluster_identifier)
+    if cluster is None:
+        return StepResult.finished("The restored cluster and its copy are gone")
+    if not made_by_this_run(ctx, dict(cluster.tags)):
+        return StepResult.finished(
+            f"Cluster {cluster.identifier} was not restored by this resource's last run; kept"
+        )
+    if cluster.status == "deleting":
+        return StepResult.waiting(f"Cluster {cluster.identifier} is being deleted")
+    instances = rds.get_instances(target.region, list(cluster.members))
+    live = [i for i in instances if i.status != "deleting"]
+    if live:
+        rds.delete_instance(target.region, live[0].identifier)
+        return StepResult.waiting(f"Deleting instance {live[0].identifier}", wait=0)
+    if instances:
+        return StepResult.waiting(f"Waiting for {len(instances)} instance(s) to be deleted")
+    if cluster.deletion_protection:
+        return StepResult.finished(f"Cluster {cluster.identifier} has deletion protection; kept")
+    final = f"{cluster.identifier}-final-{ctx.operation_id}" if target.final_snapshot else None
+    rds.delete_cluster(target.region, cluster.identifier, final)
+    return StepResult.waiting(f"Deleting cluster {cluster.identifier}")
