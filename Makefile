@@ -1,0 +1,24 @@
+# The two commands of README.md: `make demo` and `make test`.
+.PHONY: demo test lint setup bench sync-crds
+
+setup:
+	bash scripts/setup.sh
+
+demo:
+	bash scripts/setup.sh --no-tools
+	.venv/bin/aurora-restore demo
+
+lint: setup
+	.venv/bin/ruff check operator tests bench
+	.venv/bin/ruff format --check operator
+
+test: setup
+	.venv/bin/ruff check operator tests bench
+	.venv/bin/ruff format --check operator
+	.venv/bin/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	.venv/bin/python -m bench.scale
+
+sync-crds:
+	bash scripts/sync-crds.sh

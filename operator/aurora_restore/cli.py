@@ -1,0 +1,225 @@
+"""The ``aurora-restore`` command.
+
+aurora-restore run -f restore.yaml [--output json]   one restore, in this process
+aurora-restore operator [--namespace NS ...]          the Kubernetes operator
+aurora-restore demo                                   a whole restore on local stand-ins
+aurora-restore sandbox                                the stand-ins, for your own tries
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import GROUP, __version__
+from .settings import Settings, SettingsError, load
+
+log = logging.getLogger("aurora_restore")
+
+EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, plus SSM Parameter Store when SSM_PATH is set."""
+    from .aws.clients import Clients
+    from .aws.ssm import parameters
+
+    def ssm(path: str) -> dict[str, str]:
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return parameters(Clients(), region, path)
+
+    return load(ssm=ssm)
+
+
+def read_restore(path: str) -> dict[str, Any]:
+    """The AuroraRestore document of a file (which may hold Secrets and ConfigMaps too)."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    restores = [d for d in docs if d.get("kind") == "AuroraRestore"]
+    if len(restores) != 1:
+        raise ValueError(f"{path} must hold exactly one AuroraRestore (found {len(restores)})")
+    doc = restores[0]
+    if not str(doc.get("apiVersion", "")).startswith(f"{GROUP}/"):
+        raise ValueError(f"{path}: apiVersion must be {GROUP}/v1alpha1")
+    return doc
+
+
+def kube_api_client() -> Any | None:
+    """In-cluster configuration, then KUBECONFIG / ~/.kube/config; None without either."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:
+            config.load_kube_config()
+        except (config.ConfigException, FileNotFoundError, TypeError):
+            return None
+    return client.ApiClient()
+
+
+def check_startup(settings: Settings) -> None:
+    """A missing table or topic is a clear error now, not a surprise mid-restore."""
+    from .aws.clients import Clients
+    from .aws.notify import SnsNotifier
+    from .aws.records import Records
+
+    clients = Clients()
+    Records(
+        clients,
+        settings.region,
+        settings.state_table,
+        settings.audit_table,
+        settings.metrics_namespace,
+    ).check_tables(settings.create_tables)
+    if settings.sns_topic_arn:
+        SnsNotifier(clients).check_topic(settings.sns_topic_arn)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .driver import Driver, Resource
+    from .k8s.objects import KubeObjects, NoKubernetes
+    from .pipeline.errors import PortError
+    from .spec import SpecError, validate_spec
+
+    try:
+        doc = read_restore(args.file)
+        validate_spec(doc.get("spec"))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        problems = exc.problems if isinstance(exc, SpecError) else [str(exc)]
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = load_settings()
+        check_startup(settings)
+    except (SettingsError, PortError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    meta = doc.get("metadata") or {}
+    namespace = args.namespace or meta.get("namespace") or "default"
+    api = kube_api_client()
+    kube = KubeObjects(api, namespace) if api else NoKubernetes()
+    driver = Driver(settings)
+    status: dict[str, Any] | None = None
+    last_line = ""
+    name = meta.get("name", "restore")
+    # Each invocation is a new run, so it gets its own operation id.
+    uid = f"cli/{namespace}/{name}/{time.time_ns()}"
+    while True:
+        tick = driver.tick(Resource(name, namespace, uid, 1, doc["spec"], status), kube)
+        status = tick.status.to_dict()
+        line = _progress_line(status)
+        if line != last_line and args.output != "json":
+            print(line, flush=True)
+        last_line = line
+        if tick.requeue_after is None:
+            break
+        time.sleep(max(tick.requeue_after, 0.2))
+    assert status is not None
+    status.pop("runSpec", None)
+    if args.output == "json":
+        print(json.dumps(status))
+    else:
+        print(f"{status['phase']}: {status.get('message', '')}")
+    return EXIT_COMPLETED if status["phase"] == "Completed" else EXIT_FAILED
+
+
+def _progress_line(status: dict[str, Any]) -> str:
+    running = next((s for s in status.get("steps", []) if s["state"] == "Running"), None)
+    step = f" [{running['name']}]" if running else ""
+    copy = status.get("copy") or {}
+    pct = f" {copy.get('percentProgress', 0)}%" if status["phase"] == "CopyingSnapshot" else ""
+    return f"{status['phase']}{step}{pct}: {status.get('message', '')}"
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    from .driver import Driver
+    from .k8s import handlers
+    from .logs import setup
+    from .pipeline.errors import PortError
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup(settings.log_level, settings.log_format)
+    try:
+        check_startup(settings)
+    except PortError as exc:
+        log.error("startup check failed: %s", exc.message)
+        return EXIT_FAILED
+    api = kube_api_client()
+    if api is None:
+        log.error("no Kubernetes configuration: not in a cluster and no kubeconfig")
+        return EXIT_USAGE
+    namespaces = tuple(args.namespace or ()) or settings.namespaces
+    if args.all_namespaces:
+        namespaces = ()
+    handlers.configure(handlers.Runtime(settings=settings, driver=Driver(settings), api_client=api))
+    log.info(
+        "aurora-restore-operator %s watching %s",
+        __version__,
+        ", ".join(namespaces) if namespaces else "all namespaces",
+    )
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+    )
+    return EXIT_COMPLETED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aurora-restore",
+        description="Restore AWS Aurora PostgreSQL clusters from snapshots.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one restore from a file, in this process")
+    run.add_argument("-f", "--file", required=True, help="an AuroraRestore manifest, or -")
+    run.add_argument("-n", "--namespace", help="namespace for Secret and ConfigMap references")
+    run.add_argument("--output", choices=("text", "json"), default="text")
+    run.set_defaults(func=cmd_run)
+
+    op = sub.add_parser("operator", help="run the Kubernetes operator")
+    group = op.add_mutually_exclusive_group()
+    group.add_argument("--namespace", action="append", help="watch this namespace (repeatable)")
+    group.add_argument("--all-namespaces", action="store_true", help="watch every namespace")
+    op.set_defaults(func=cmd_operator)
+
+    try:
+        from .sandbox import cli as sandbox_cli
+    except ImportError:  # the stand-ins are an optional extra
+        sandbox_cli = None
+    if sandbox_cli is not None:
+        sandbox_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from .logs import setup
+
+        setup(os.environ.get("AURORA_RESTORE_LOG_LEVEL", "WARNING"), "text")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

