@@ -583,6 +583,7 @@ class ReplacedCluster(StatusModel):
 
     identifier: str
     arn: str | None = None
+    resource_id: str | None = None
     instances: list[str] = []
     deletion_started_at: str | None = None
 

@@ -61,6 +61,7 @@ def _cluster(item: Mapping[str, Any], region: str) -> Cluster:
         members=tuple(m["DBInstanceIdentifier"] for m in item.get("DBClusterMembers") or ()),
         engine=item.get("Engine", "aurora-postgresql"),
         tags=_tags(item.get("TagList")),
+        resource_id=item.get("DbClusterResourceId"),
     )
 
 

@@ -45,6 +45,8 @@ class Cluster:
     members: tuple[str, ...] = ()
     engine: str = "aurora-postgresql"
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Unlike the ARN, this changes when a cluster is deleted and created again by name.
+    resource_id: str | None = None
 
 
 @dataclass(frozen=True)

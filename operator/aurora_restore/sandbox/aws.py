@@ -101,6 +101,19 @@ def _install() -> None:
     DBInstance.status = _status_property(None)  # type: ignore[attr-defined]
     DBClusterSnapshot.percent_progress = _progress_property()  # type: ignore[attr-defined]
 
+    original_auto = RDSBackend.create_auto_cluster_snapshot
+
+    @functools.wraps(original_auto)
+    def create_auto_cluster_snapshot(self: RDSBackend, cluster_id: str, snapshot_id: str) -> Any:
+        # moto names these by the minute, so deleting a cluster and restoring one with the
+        # same name in that minute clashes; AWS keeps automated backups apart. Reuse it.
+        existing = self.cluster_snapshots.get(snapshot_id)
+        if existing is not None:
+            return existing
+        return original_auto(self, cluster_id, snapshot_id)
+
+    RDSBackend.create_auto_cluster_snapshot = create_auto_cluster_snapshot  # type: ignore[method-assign]
+
     def attach_on_return(name: str, model: str, transitions: list[tuple[str, str]]) -> None:
         original = getattr(RDSBackend, name)
 

@@ -442,6 +442,29 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         info = self._require_info(resource)
         return self._create(resource, info, namespace, body, dry_run=False)
 
+    def patch_object(
+        self,
+        resource: kmock.resource,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        subresource: str | None = None,
+    ) -> Obj:
+        """A merge patch, as ``PATCH`` with ``application/merge-patch+json`` does."""
+        current = self._get((resource, namespace, name))
+        if current is None:
+            raise self._not_found(resource, name)
+        return self._update(resource, current, merge_patch(current, dict(patch)), subresource)
+
+    def patch_status(
+        self, resource: kmock.resource, namespace: str | None, name: str, status: Mapping[str, Any]
+    ) -> Obj:
+        return self.patch_object(resource, namespace, name, {"status": dict(status)}, "status")
+
+    def delete_object(self, resource: kmock.resource, namespace: str | None, name: str) -> Obj:
+        """Delete as ``DELETE`` does: finalizers hold it, dependents follow it."""
+        return self._delete(resource, namespace, name, {})
+
     def shutdown_watches(self) -> None:
         """End every open watch stream, so that the server can stop at once."""
         self._closing = True
@@ -1480,6 +1503,30 @@ class KubeSandbox:
             lambda emulator: emulator.create_object(
                 emulator.resolve(resource), dict(body), namespace
             )
+        )
+
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Mapping[str, Any],
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        return self.call(
+            lambda emulator: emulator.patch_object(
+                emulator.resolve(resource), namespace, name, patch, subresource
+            )
+        )
+
+    def patch_status(
+        self, resource: str, name: str, status: Mapping[str, Any], namespace: str | None = None
+    ) -> Obj:
+        return self.patch(resource, name, {"status": dict(status)}, namespace, "status")
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> Obj:
+        return self.call(
+            lambda emulator: emulator.delete_object(emulator.resolve(resource), namespace, name)
         )
 
     def api_calls(self) -> collections.Counter[tuple[str, str]]:

@@ -21,7 +21,7 @@ def run(ctx: Context) -> StepResult:
             target_cluster_id=replaced.identifier,
             target_region=target.region,
         )
-    if replaced.arn and cluster.arn != replaced.arn:
+    if replaced.resource_id and cluster.resource_id != replaced.resource_id:
         raise safety(
             f"Cluster {replaced.identifier} was created again by someone else after it was "
             "deleted; not restoring over it",

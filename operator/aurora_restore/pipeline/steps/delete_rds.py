@@ -26,7 +26,7 @@ def run(ctx: Context) -> StepResult:
         )
     if made_by_this_run(ctx, dict(cluster.tags)):
         return StepResult.skip("The target cluster is this restore's own; nothing to delete")
-    if replaced and replaced.arn and cluster.arn != replaced.arn:
+    if replaced and replaced.resource_id and cluster.resource_id != replaced.resource_id:
         raise safety(
             f"Cluster {cluster.identifier} was created again by someone else while it was being "
             "replaced; it is not deleted",
@@ -39,6 +39,7 @@ def run(ctx: Context) -> StepResult:
         replaced = ReplacedCluster(
             identifier=cluster.identifier,
             arn=cluster.arn,
+            resource_id=cluster.resource_id,
             instances=list(cluster.members),
             deletion_started_at=ctx.iso_now(),
         )

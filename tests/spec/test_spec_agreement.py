@@ -1,0 +1,522 @@
+"""The CRD and the models accept and reject the same documents.
+
+- Every CEL rule in the CRDs has documents in RULE_CASES that break it (and nothing else):
+  the OpenAPI part of the schema accepts them, so the rule is what catches them, and the
+  models reject them with the matching message. With celpy installed, the rules are also
+  evaluated and must report exactly that rule.
+- Property tests: random values for the patterned fields are accepted by the models iff
+  the CRD (pattern, bounds and the field's CEL rule) accepts them.
+- Defaults: what the API server stores after defaulting parses to the same model.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import pytest
+from aurora_restore import schedule_spec, spec
+from aurora_restore.schedule_spec import validate_schedule_spec
+from aurora_restore.spec import SpecError, validate_spec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+from spec_crd_support import (
+    FIELD_RULES,
+    RESTORE_CRD,
+    SCHEDULE_CRD,
+    all_rules,
+    apply_defaults,
+    at,
+    base_spec,
+    cel_holds,
+    cel_messages,
+    celpy_module,
+    field_accepts,
+    resource,
+    root_schema,
+    schema_errors,
+)
+
+MASTER = {"secretRef": {"name": "master"}}
+SAME_REGION = {"region": "us-east-1", "clusterIdentifier": "staging"}
+SUBNETS = ["subnet-0123abcd", "subnet-4567ef01"]
+
+
+def user(name: str = "app") -> dict[str, Any]:
+    return {"name": name, "passwordSecretRef": {"name": "app-db"}}
+
+
+def target(**fields: Any) -> dict[str, Any]:
+    return {"region": "us-west-2", "clusterIdentifier": "staging", **fields}
+
+
+SNAP_ARN = "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:"
+
+# CEL rule message -> [(spec document that breaks only that rule, model message substring)].
+RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
+    "set exactly one of snapshotIdentifier (an exact snapshot) or clusterIdentifier (pick "
+    "that cluster's snapshot by date)": [
+        (base_spec(source={"region": "us-east-1"}), "set exactly one of snapshotIdentifier"),
+        (
+            base_spec(
+                source={"region": "us-east-1", "snapshotIdentifier": "s", "clusterIdentifier": "p"}
+            ),
+            "set exactly one of snapshotIdentifier",
+        ),
+    ],
+    "date only applies with clusterIdentifier, not snapshotIdentifier": [
+        (
+            base_spec(source={"region": "us-east-1", "snapshotIdentifier": "s", "date": "latest"}),
+            "date only applies with clusterIdentifier",
+        )
+    ],
+    "snapshotIdentifier is an ARN in another region than source.region; give the snapshot's "
+    "own region": [
+        (
+            base_spec(source={"region": "us-west-2", "snapshotIdentifier": SNAP_ARN + "snap"}),
+            "snapshotIdentifier is an ARN in us-east-1 but region is us-west-2",
+        )
+    ],
+    "a cluster snapshot identifier must be 1-255 characters long": [
+        (
+            base_spec(source={"region": "us-east-1", "snapshotIdentifier": "s" * 256}),
+            "a cluster snapshot identifier must be 1-255",
+        ),
+        (
+            base_spec(source={"region": "us-east-1", "snapshotIdentifier": SNAP_ARN + "s" * 256}),
+            "a cluster snapshot identifier must be 1-255",
+        ),
+    ],
+    "must be a UTC date YYYY-MM-DD that exists in the calendar, or 'latest'": [
+        (
+            base_spec(source={"region": "us-east-1", "clusterIdentifier": "p", "date": day}),
+            "must be a UTC date YYYY-MM-DD",
+        )
+        for day in ("2026-02-30", "2025-02-29", "1900-02-29", "2026-04-31", "0000-01-01")
+    ],
+    "set either dbSubnetGroupName or vpcId with subnetIds, not both": [
+        (
+            base_spec(target=target(dbSubnetGroupName="g", vpcId="vpc-0123abcd", subnetIds=SUBNETS)),
+            "set either dbSubnetGroupName or vpcId with subnetIds, not both",
+        )
+    ],
+    "vpcId and subnetIds go together: set both or neither": [
+        (base_spec(target=target(vpcId="vpc-0123abcd")), "vpcId and subnetIds go together"),
+        (base_spec(target=target(subnetIds=SUBNETS)), "vpcId and subnetIds go together"),
+    ],
+    "tag keys must be 1-128 letters, digits, spaces or _.:/=+-@": [
+        (base_spec(target=target(tags={key: "v"})), "must be 1-128 letters, digits, spaces")
+        for key in ("a\tb", "bad!", "", "k" * 129, "ä")
+    ],
+    "tag keys must not start with aws:": [
+        (base_spec(target=target(tags={"AWS:x": "v"})), "and not start with aws:")
+    ],
+    "tag keys starting with dbrestore.io/ are reserved for the operator": [
+        (base_spec(target=target(tags={"dbrestore.io/x": "v"})), "is reserved for the operator")
+    ],
+    "set exactly one of secretRef or secretsManagerSecretId": [
+        (base_spec(masterPassword={}), "set exactly one of secretRef or secretsManagerSecretId"),
+        (
+            base_spec(masterPassword={**MASTER, "secretsManagerSecretId": "x"}),
+            "set exactly one of secretRef or secretsManagerSecretId",
+        ),
+    ],
+    "users lists a name more than once": [
+        (base_spec(masterPassword=MASTER, users=[user("App"), user("app")]), "users lists app")
+    ],
+    "the user name is reserved by PostgreSQL or RDS (postgres, public, pg_*, rds*); choose "
+    "another name": [
+        (base_spec(masterPassword=MASTER, users=[user(name)]), "is reserved by PostgreSQL or RDS")
+        for name in ("postgres", "PUBLIC", "pg_x", "rdsadmin", "rds_superuser", "RDSx")
+    ],
+    "set exactly one of passwordSecretRef or passwordSecretsManagerSecretId": [
+        (
+            base_spec(masterPassword=MASTER, users=[{"name": "app"}]),
+            "set exactly one of passwordSecretRef or passwordSecretsManagerSecretId",
+        )
+    ],
+    "set exactly one of configMapRef or inline": [
+        (base_spec(masterPassword=MASTER, sql=[{}]), "set exactly one of configMapRef or inline"),
+        (
+            base_spec(
+                masterPassword=MASTER,
+                sql=[{"inline": "x", "configMapRef": {"name": "m", "key": "k"}}],
+            ),
+            "set exactly one of configMapRef or inline",
+        ),
+    ],
+    "target.clusterIdentifier is the source cluster itself in the same region; restore to a "
+    "different cluster": [
+        (base_spec(target=target(region="us-east-1", clusterIdentifier="Prod")), "source cluster")
+    ],
+    "target.clusterIdentifier is the cluster the source snapshot was taken from; restore to a "
+    "different cluster": [
+        (
+            base_spec(
+                source={"region": "us-east-1", "snapshotIdentifier": snapshot},
+                target=target(region="us-east-1", clusterIdentifier="prod-db"),
+            ),
+            "the cluster the source snapshot was taken from",
+        )
+        for snapshot in (
+            "rds:prod-db-2026-11-26-03-05",
+            SNAP_ARN + "rds:prod-db-2026-11-26-03-05",
+        )
+    ],
+    "copy.kmsKeyId only applies when target.region differs from source.region; remove it or "
+    "use target.kmsKeyId": [
+        (base_spec(copy={"kmsKeyId": "alias/x"}, target=SAME_REGION), "copy.kmsKeyId only applies")
+    ],
+    "masterPassword is required when users, sql or connectionSecret are set: the restored "
+    "cluster keeps the source's master password": [
+        (base_spec(**extra), "masterPassword is required")
+        for extra in (
+            {"users": [user()]},
+            {"sql": [{"inline": "ANALYZE;"}]},
+            {"connectionSecret": {"name": "db"}},
+        )
+    ],
+}
+# Near misses: documents the rules must accept (and the models too).
+RULE_NEAR_MISSES: list[dict[str, Any]] = [
+    base_spec(target=target(region="us-east-1", clusterIdentifier="prod-2")),
+    base_spec(target=target(clusterIdentifier="prod")),  # same name, other region
+    base_spec(
+        source={"region": "us-east-1", "snapshotIdentifier": "rds:prod-db-2026-11-26-03-05"},
+        target=target(region="us-east-1", clusterIdentifier="prod"),
+    ),
+    base_spec(
+        source={"region": "us-east-1", "snapshotIdentifier": SNAP_ARN + "rds:prod-2026-11-26-03-05"},
+        target=target(region="us-east-1", clusterIdentifier="prod-db"),
+    ),
+    base_spec(
+        source={"region": "us-east-1", "snapshotIdentifier": SNAP_ARN + "prod-2026-11-26-03-05"},
+        target=target(region="us-east-1", clusterIdentifier="prod"),
+    ),
+    base_spec(source={"region": "us-east-1", "snapshotIdentifier": SNAP_ARN + "s" * 255}),
+    base_spec(source={"region": "us-east-1", "clusterIdentifier": "p", "date": "2024-02-29"}),
+    base_spec(source={"region": "us-east-1", "clusterIdentifier": "p", "date": "2000-02-29"}),
+    base_spec(target=target(tags={"Name": "x", "aws-team": "y", "dbrestore.io": "z"})),
+    base_spec(masterPassword=MASTER, users=[user("app"), user("app2"), user("postgres_app")]),
+    base_spec(masterPassword=MASTER, users=[user("rd_s")], connectionSecret={"name": "db"}),
+    base_spec(users=[], sql=[]),
+    base_spec(copy={"kmsKeyId": "alias/x"}),
+]
+
+
+def _rule_messages(name: str) -> set[str]:
+    return {item["message"] for _, item in all_rules(name)}
+
+
+def test_every_cel_rule_has_cases() -> None:
+    restore = _rule_messages(RESTORE_CRD)
+    assert restore == set(RULE_CASES)
+    # The schedule's template carries the same rules; its own rule is about metadata.name.
+    assert _rule_messages(SCHEDULE_CRD) - restore == {
+        "an AuroraRestoreSchedule name is at most 63 characters: it labels its runs"
+    }
+
+
+CASES = [(message, doc, expect) for message, cases in RULE_CASES.items() for doc, expect in cases]
+
+
+@pytest.mark.parametrize(("message", "doc", "expect"), CASES)
+def test_cel_rule_case_only_cel_catches_and_the_models_reject(
+    message: str, doc: dict[str, Any], expect: str
+) -> None:
+    for crd, wrapped, validate in (
+        (RESTORE_CRD, resource(doc), validate_spec),
+        (
+            SCHEDULE_CRD,
+            resource({"schedule": "0 3 * * *", "template": doc}, "AuroraRestoreSchedule"),
+            validate_schedule_spec,
+        ),
+    ):
+        assert schema_errors(wrapped, crd) == [], "the OpenAPI part already rejects it"
+        with pytest.raises(SpecError) as info:
+            validate(wrapped["spec"])
+        assert len(info.value.problems) == 1 and expect in info.value.problems[0], (
+            info.value.problems
+        )
+        if celpy_module():
+            assert cel_messages(wrapped, crd) == {message}
+
+
+@pytest.mark.parametrize("doc", RULE_NEAR_MISSES)
+def test_cel_rule_near_misses_are_accepted(doc: dict[str, Any]) -> None:
+    validate_spec(doc)
+    assert schema_errors(resource(doc)) == []
+    if celpy_module():
+        assert cel_messages(resource(doc)) == set()
+
+
+def test_schedule_name_rule() -> None:
+    if not celpy_module():
+        pytest.skip("celpy not installed")
+    template = base_spec()
+    ok = resource({"schedule": "@daily", "template": template}, "AuroraRestoreSchedule", "a" * 63)
+    long = resource({"schedule": "@daily", "template": template}, "AuroraRestoreSchedule", "a" * 64)
+    assert cel_messages(ok, SCHEDULE_CRD) == set()
+    assert len(cel_messages(long, SCHEDULE_CRD)) == 1
+
+
+# --- defaults -------------------------------------------------------------------------------
+
+
+FULL = base_spec(
+    masterPassword=MASTER,
+    users=[user()],
+    sql=[{"configMapRef": {"name": "m", "key": "k"}}, {"inline": "ANALYZE;"}],
+    connectionSecret={"name": "db"},
+    copy={},
+    archive={},
+    notification={},
+    timeouts={},
+)
+
+
+@pytest.mark.parametrize("doc", [base_spec(), FULL])
+def test_schema_defaults_are_the_model_defaults(doc: dict[str, Any]) -> None:
+    schema = at(root_schema(RESTORE_CRD), "spec")
+    defaulted = apply_defaults(schema, doc)
+    assert defaulted != doc  # the schema does default something
+    assert validate_spec(defaulted) == validate_spec(doc)
+    # And the defaulted document is what the models would write out themselves.
+    dumped = validate_spec(doc).model_dump(mode="json", by_alias=True, exclude_none=True)
+    for key, value in defaulted.items():
+        assert _subset(value, dumped[key]), key
+
+
+def _subset(small: Any, big: Any) -> bool:
+    if isinstance(small, dict):
+        return all(k in big and _subset(v, big[k]) for k, v in small.items())
+    if isinstance(small, list):
+        return len(small) == len(big) and all(map(_subset, small, big))
+    return small == big
+
+
+def test_schedule_defaults_are_the_model_defaults() -> None:
+    doc = {"schedule": "0 3 * * *", "template": FULL}
+    defaulted = apply_defaults(at(root_schema(SCHEDULE_CRD), "spec"), doc)
+    assert defaulted["timeZone"] == "UTC" and defaulted["concurrencyPolicy"] == "Forbid"
+    assert validate_schedule_spec(defaulted) == validate_schedule_spec(doc)
+
+
+# --- property tests: field by field ---------------------------------------------------------
+
+FAST = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+
+
+def model_accepts(type_: Any, value: Any) -> bool:
+    try:
+        TypeAdapter(type_).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def noisy(*regexes: str, alphabet: str, max_size: int) -> st.SearchStrategy[str]:
+    """Valid-looking values (from regexes) mixed with near misses and noise."""
+    valid = st.one_of(*(st.from_regex(r, fullmatch=True) for r in regexes))
+    mutated = st.tuples(valid, st.text(alphabet=alphabet, max_size=3), st.integers(0, 80)).map(
+        lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :]
+    )
+    return st.one_of(valid, mutated, st.text(alphabet=alphabet, max_size=max_size))
+
+
+ID_CHARS = string.ascii_letters[:6] + "XYZxyz019-_.: \n\t" + "ä"
+
+
+@FAST
+@given(noisy(r"[a-zA-Z](-?[a-zA-Z0-9]){0,70}", r"[a-z]{60,66}", alphabet=ID_CHARS, max_size=70))
+def test_cluster_identifier_agrees(value: str) -> None:
+    assert model_accepts(spec.ClusterId, value) == field_accepts(
+        "spec.target.clusterIdentifier", value
+    )
+
+
+@FAST
+@given(
+    noisy(
+        r"[a-z](-?[a-z0-9]){0,10}",
+        r"[a-z]{250,260}",
+        r"rds:[a-z][a-z0-9-]{0,8}-20[0-9]{2}-[01][0-9]-[0-3][0-9]-[0-2][0-9]-[0-5][0-9]",
+        r"arn:aws(-cn|-us-gov)?:rds:us-(east|gov-west)-[1-9]:[0-9]{12}:cluster-snapshot:"
+        r"(rds:)?[a-z](-?[a-z0-9]){0,8}",
+        alphabet="arnds:-0123456789" + "aws",
+        max_size=60,
+    )
+)
+def test_source_snapshot_identifier_agrees(value: str) -> None:
+    assert model_accepts(spec.SourceSnapshotId, value) == field_accepts(
+        "spec.source.snapshotIdentifier", value
+    )
+
+
+@FAST
+@given(
+    noisy(
+        spec.REGION.pattern,
+        alphabet="usegovcnt-1234567890 US",
+        max_size=25,
+    )
+)
+def test_region_agrees(value: str) -> None:
+    assert model_accepts(spec.Region, value) == field_accepts("spec.target.region", value)
+
+
+@FAST
+@given(
+    noisy(
+        r"[0-9]{4}-(0[0-9]|1[0-3])-([0-3][0-9])",
+        r"latest",
+        alphabet="0123456789-latesT\n",
+        max_size=12,
+    )
+)
+def test_date_agrees(value: str) -> None:
+    doc = base_spec(source={"region": "us-east-1", "clusterIdentifier": "p", "date": value})
+    try:
+        validate_spec(doc)
+        model_ok = True
+    except SpecError:
+        model_ok = False
+    assert model_ok == field_accepts("spec.source.date", value)
+
+
+@FAST
+@given(noisy(r"([0-9]{1,7}h)?([0-9]{1,7}m)?([0-9]{1,7}s)?", alphabet="0129hms d.", max_size=12))
+def test_duration_agrees(value: str) -> None:
+    assert model_accepts(spec.Duration, value) == field_accepts("spec.source.waitTimeout", value)
+
+
+@FAST
+@given(
+    noisy(
+        r"[a-zA-Z_][a-zA-Z0-9_$-]{0,65}",
+        r"(pg_|rds|postgres|public|PUBLIC|RDS)[a-z_]{0,4}",
+        alphabet="apPgrRdsu_$-;'\" 1",
+        max_size=66,
+    )
+)
+def test_user_name_agrees(value: str) -> None:
+    assert model_accepts(spec.PgUser, value) == field_accepts("spec.users.[].name", value)
+
+
+@FAST
+@given(noisy(r"[a-z0-9]([-a-z0-9.]{0,20}[a-z0-9])?", alphabet="az09-._A", max_size=20))
+def test_kubernetes_name_agrees(value: str) -> None:
+    assert model_accepts(spec.K8sName, value) == field_accepts("spec.connectionSecret.name", value)
+
+
+@FAST
+@given(
+    noisy(
+        r"alias/[a-z/_-]{1,10}",
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        r"arn:aws:kms:us-west-2:[0-9]{12}:(key/[a-f0-9-]{1,10}|alias/[a-z]{1,5})",
+        alphabet="alias/kmrf0-9: ",
+        max_size=30,
+    )
+)
+def test_kms_key_agrees(value: str) -> None:
+    assert model_accepts(spec.KmsKeyId, value) == field_accepts("spec.target.kmsKeyId", value)
+
+
+@FAST
+@given(
+    st.dictionaries(
+        noisy(r"[a-zA-Z0-9 _.:/=+@-]{1,6}", r"(aws|AWS|dbrestore\.io/)[a-z:]{0,3}",
+              alphabet="abAW:s/. \t!", max_size=8),
+        noisy(r"[a-z ]{0,5}", alphabet="ab \n!", max_size=5),
+        max_size=3,
+    )
+)  # fmt: skip
+def test_tags_agree(tags: dict[str, str]) -> None:
+    doc = base_spec(target=target(tags=tags))
+    try:
+        validate_spec(doc)
+        model_ok = True
+    except SpecError:
+        model_ok = False
+    path = "spec.target.tags"
+    crd_ok = not schema_errors(tags, RESTORE_CRD, path) and all(
+        _tag_key_ok(key) for key in tags
+    )
+    assert model_ok == crd_ok
+
+
+def _tag_key_ok(key: str) -> bool:
+    # Python equivalents of the three tag-key CEL rules (checked against CEL below).
+    return (
+        spec.TAG_KEY.fullmatch(key) is not None
+        and not key.lower().startswith("aws:")
+        and not key.startswith("dbrestore.io/")
+    )
+
+
+@FAST
+@given(
+    noisy(
+        r"([0-9]{1,2}|\*)( ([0-9]{1,2}|\*|[0-9]-[0-9]|\*/[0-9])){4}",
+        r"@(daily|hourly|weekly|monthly|yearly|annually|midnight|reboot)",
+        alphabet="0123456789*/-, @LW#?MONsun",
+        max_size=20,
+    )
+)
+def test_cron_model_accepts_only_what_the_crd_accepts(value: str) -> None:
+    # The CRD checks the shape; croniter then checks ranges, which a regex cannot say
+    # briefly, so here the model may reject more than the CRD, never less.
+    if model_accepts(schedule_spec.CronSchedule, value):
+        assert field_accepts("spec.schedule", value, SCHEDULE_CRD)
+
+
+def test_every_time_zone_the_model_accepts_fits_the_crd() -> None:
+    import zoneinfo
+
+    zones = zoneinfo.available_timezones()
+    assert "Europe/Berlin" in zones
+    for zone in zones:
+        if model_accepts(schedule_spec.TimeZone, zone):
+            assert field_accepts("spec.timeZone", zone, SCHEDULE_CRD), zone
+
+
+# --- the Python equivalents of CEL rules are faithful ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def field_rules() -> dict[str, str]:
+    if not celpy_module():
+        pytest.skip("celpy not installed: CEL rules are checked by the case table only")
+    return {
+        item["message"]: item["rule"]
+        for _, item in all_rules(RESTORE_CRD)
+        if item["message"] in FIELD_RULES
+    }
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.one_of(
+        st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
+        st.from_regex(r"(rds|RDS|pg_|PG_|postgres|public|arn:)[a-z_:-]{0,20}", fullmatch=True),
+        st.text(alphabet="arn:cluster-snapshot0129", min_size=250, max_size=300),
+        st.text(max_size=20),
+    )
+)
+def test_python_equivalents_match_cel(field_rules: dict[str, str], value: str) -> None:
+    for message, rule in field_rules.items():
+        assert FIELD_RULES[message](value) == cel_holds(rule, value), (message, value)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.text(alphabet="awsAWS:dbrestore.io/ \tx!", max_size=16))
+def test_tag_key_equivalent_matches_cel(key: str) -> None:
+    if not celpy_module():
+        pytest.skip("celpy not installed")
+    tags = at(root_schema(RESTORE_CRD), "spec.target.tags")
+    cel_ok = all(cel_holds(item["rule"], {key: "v"}) for item in tags["x-kubernetes-validations"])
+    assert cel_ok == _tag_key_ok(key)
