@@ -654,7 +654,7 @@ def restore_status() -> Schema:
                     "arn": s("Copy ARN."),
                     "status": s("AWS status of the copy."),
                     "percentProgress": i("Copy progress.", minimum=0, maximum=100),
-                    "archived": s("What the archive step did: Deleted, Retained or Tagged."),
+                    "archived": s("What the archive step did: deleted, retained or tagged."),
                 },
             ),
             "replaced": obj(
@@ -662,6 +662,9 @@ def restore_status() -> Schema:
                 {
                     "identifier": s("Cluster identifier."),
                     "arn": s("Cluster ARN."),
+                    "resourceId": s(
+                        "Its AWS resource id, to tell it from a new cluster of the same name."
+                    ),
                     "instances": {
                         "type": "array",
                         "description": "Its instances.",

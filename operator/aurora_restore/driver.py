@@ -53,16 +53,13 @@ class SecretSources:
     """The Secrets port: Kubernetes objects of the resource's namespace, or Secrets Manager."""
 
     kube: KubeSource
-    secrets_manager: SecretsManagerReader
+    manager: SecretsManagerReader
 
     def kubernetes_secret(self, ref: SecretKeyRef) -> str:
         return self.kube.kubernetes_secret(ref)
 
     def secrets_manager(self, region: str, secret_id: str) -> str:
-        return self.secrets_manager_reader(region, secret_id)
-
-    def secrets_manager_reader(self, region: str, secret_id: str) -> str:
-        return self.secrets_manager.password(region, secret_id)
+        return self.manager.password(region, secret_id)
 
     def config_map(self, ref: ConfigMapKeyRef) -> str:
         return self.kube.config_map(ref)

@@ -39,9 +39,12 @@ def setup(level: str = "INFO", fmt: str = "json") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.set_name("aurora-restore")
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only our own handler, so that embedding code (and pytest) keeps its own.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "aurora-restore"]
+    root.addHandler(handler)
     root.setLevel(level.upper())
-    # botocore and urllib3 log request details at DEBUG; keep them quiet unless asked.
+    # botocore logs request parameters at DEBUG, passwords included: never below WARNING.
     for noisy in ("botocore", "urllib3", "boto3", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -43,7 +43,7 @@ def aws(aws_server: AwsSandbox, monkeypatch: pytest.MonkeyPatch) -> AwsSandbox:
 def postgres() -> Iterator[PostgresSandbox]:
     if not PostgresSandbox.available():
         pytest.skip(PostgresSandbox.install_hint())
-    with PostgresSandbox(master_password="original-master-pw") as pg:
+    with PostgresSandbox(master_password="original-master-pw", databases=("app",)) as pg:
         yield pg
 
 
@@ -59,8 +59,12 @@ class FakeKube:
         try:
             return self.secrets[ref.name][ref.key]
         except KeyError:
-            raise PortError(ErrorType.ValidationError, f"Secret {ref.name} was not found",
-                            "SecretNotFound", retryable=True) from None
+            raise PortError(
+                ErrorType.ValidationError,
+                f"Secret {ref.name} was not found",
+                "SecretNotFound",
+                retryable=True,
+            ) from None
 
     def config_map(self, ref: ConfigMapKeyRef) -> str:
         return self.config_maps[ref.name][ref.key]
@@ -111,9 +115,7 @@ class World:
         driver = driver or self.driver()
         ticks: list[Tick] = []
         for _ in range(max_ticks):
-            tick = driver.tick(
-                Resource(name, namespace, uid, generation, spec, status), self.kube
-            )
+            tick = driver.tick(Resource(name, namespace, uid, generation, spec, status), self.kube)
             ticks.append(tick)
             status = tick.status.to_dict()
             if tick.requeue_after is None:
@@ -156,15 +158,15 @@ def make_source(world: World, encrypted: bool = True) -> None:
         params.update(StorageEncrypted=True, KmsKeyId="alias/aws/rds")
     rds.create_db_cluster(**params)
     # moto snapshots a new cluster at once; age that snapshot so it is no one's "latest".
-    for snap in rds.describe_db_cluster_snapshots(DBClusterIdentifier="prod")[
-        "DBClusterSnapshots"
-    ]:
+    for snap in rds.describe_db_cluster_snapshots(DBClusterIdentifier="prod")["DBClusterSnapshots"]:
         world.aws.edit_cluster_snapshot(
-            SOURCE, snap["DBClusterSnapshotIdentifier"],
+            SOURCE,
+            snap["DBClusterSnapshotIdentifier"],
             created_at=world.clock.now - dt.timedelta(days=5),
         )
-    rds.create_db_cluster_snapshot(DBClusterIdentifier="prod",
-                                   DBClusterSnapshotIdentifier="prod-manual-1")
+    rds.create_db_cluster_snapshot(
+        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
+    )
 
 
 @pytest.fixture
@@ -188,8 +190,9 @@ def world(aws: AwsSandbox) -> World:
     world.topic_arn = sns.create_topic(Name="restores")["TopicArn"]
     sqs = world.client("sqs", TARGET)
     world.queue_url = sqs.create_queue(QueueName="restores")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=world.queue_url,
-                                         AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     sns.subscribe(TopicArn=world.topic_arn, Protocol="sqs", Endpoint=queue_arn)
     world.driver().records.check_tables(create=True)
     aws.reset_calls()

@@ -26,13 +26,18 @@ def test_same_region_restore_by_snapshot_name(world: World) -> None:
     status, ticks = world.run(same_region_spec(instances=2))
     assert status["phase"] == "Completed", status
     assert step(status, "copy-snapshot")["state"] == "Skipped"
-    assert step(status, "copy-snapshot")["message"] == "No need to copy snapshot, regions are the same"
+    assert (
+        step(status, "copy-snapshot")["message"] == "No need to copy snapshot, regions are the same"
+    )
     assert step(status, "check-copy-status")["state"] == "Skipped"
     assert step(status, "restore-snapshot")["state"] == "Succeeded"
     assert status["cluster"]["endpoint"] and status["cluster"]["port"] == 5432
     assert [i["status"] for i in status["cluster"]["instances"]] == ["available", "available"]
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
-        "Ready": "True", "Progressing": "False", "Failed": "False"}
+        "Ready": "True",
+        "Progressing": "False",
+        "Failed": "False",
+    }
     cluster = world.client("rds").describe_db_clusters(DBClusterIdentifier="staging")
     tags = {t["Key"]: t["Value"] for t in cluster["DBClusters"][0]["TagList"]}
     assert tags["dbrestore.io/managed-by"] == "aurora-restore-operator"
@@ -49,8 +54,14 @@ def test_cross_region_encrypted_copy_passes_through_in_progress_states(world: Wo
     status, ticks = world.run(cross_region_spec())
     assert status["phase"] == "Completed", status
     assert phases_seen(ticks) == [
-        "CheckingSnapshot", "CopyingSnapshot", "DeletingExistingCluster", "RestoringCluster",
-        "CreatingInstances", "ConfiguringDatabase", "ArchivingSnapshot", "Completed",
+        "CheckingSnapshot",
+        "CopyingSnapshot",
+        "DeletingExistingCluster",
+        "RestoringCluster",
+        "CreatingInstances",
+        "ConfiguringDatabase",
+        "ArchivingSnapshot",
+        "Completed",
     ][: len(phases_seen(ticks))] or phases_seen(ticks)
     messages = [t.status.message for t in ticks]
     assert any("Snapshot copy is still in progress" in (m or "") for m in messages)
@@ -63,7 +74,8 @@ def test_cross_region_encrypted_copy_passes_through_in_progress_states(world: Wo
     assert status["copy"]["archived"] == "deleted"
     assert world.aws.count("DeleteDBClusterSnapshot", TARGET) == 1
     src = world.client("rds", SOURCE).describe_db_cluster_snapshots(
-        DBClusterSnapshotIdentifier="prod-manual-1")["DBClusterSnapshots"]
+        DBClusterSnapshotIdentifier="prod-manual-1"
+    )["DBClusterSnapshots"]
     assert src and src[0]["Status"] == "available"
 
 
@@ -79,7 +91,8 @@ def test_encrypted_cross_region_without_kms_key_fails_before_copying(world: Worl
 
 def _automated(world: World, name: str, when: dt.datetime) -> None:
     world.client("rds").create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier=name)
+        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier=name
+    )
     world.aws.edit_cluster_snapshot(SOURCE, name, snapshot_type="automated", created_at=when)
 
 
@@ -88,8 +101,10 @@ def test_by_cluster_and_date_defaults_to_yesterday_and_latest_takes_newest(world
     _automated(world, "prod-auto-today", now - dt.timedelta(hours=1))
     _automated(world, "prod-auto-yesterday", now - dt.timedelta(days=1))
     _automated(world, "prod-auto-2days", now - dt.timedelta(days=2))
-    spec = {"source": {"region": SOURCE, "clusterIdentifier": "prod"},
-            "target": {"region": SOURCE, "clusterIdentifier": "staging"}}
+    spec = {
+        "source": {"region": SOURCE, "clusterIdentifier": "prod"},
+        "target": {"region": SOURCE, "clusterIdentifier": "staging"},
+    }
     status, _ = world.run(spec)
     assert status["phase"] == "Completed", status
     assert status["snapshotDate"] == (now.date() - dt.timedelta(days=1)).isoformat()
@@ -103,8 +118,10 @@ def test_by_cluster_and_date_defaults_to_yesterday_and_latest_takes_newest(world
 
 def test_snapshot_type_filters_the_candidates(world: World) -> None:
     # The source cluster has one automated snapshot (taken at creation) and one manual one.
-    spec = {"source": {"region": SOURCE, "clusterIdentifier": "prod", "date": "latest"},
-            "target": {"region": SOURCE, "clusterIdentifier": "staging"}}
+    spec = {
+        "source": {"region": SOURCE, "clusterIdentifier": "prod", "date": "latest"},
+        "target": {"region": SOURCE, "clusterIdentifier": "staging"},
+    }
     status, _ = world.run(spec)
     assert status["snapshot"]["identifier"].startswith("rds:prod-")
     spec["source"]["snapshotType"] = "manual"
@@ -128,7 +145,8 @@ def test_snapshot_appearing_late_is_waited_for(world: World) -> None:
     assert status["phase"] == "CheckingSnapshot"
     assert "prod-late" in status["message"] and "does not exist yet" in status["message"]
     world.client("rds").create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-late")
+        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-late"
+    )
     status, _ = world.run(spec, driver=driver, status=status)
     assert status["phase"] == "Completed"
 
@@ -144,12 +162,15 @@ def test_snapshot_never_appearing_fails_after_wait_timeout(world: World) -> None
         "code": "SnapshotNotFound",
         "message": status["error"]["message"],
     }
-    assert "us-east-1" in status["error"]["message"] and "prod-missing" in status["error"]["message"]
+    assert (
+        "us-east-1" in status["error"]["message"] and "prod-missing" in status["error"]["message"]
+    )
     started = dt.datetime.fromisoformat(status["startedAt"].replace("Z", "+00:00"))
     ended = dt.datetime.fromisoformat(status["completedAt"].replace("Z", "+00:00"))
     assert dt.timedelta(minutes=30) <= ended - started < dt.timedelta(minutes=32)
-    assert any(e.type == "Warning" and e.reason == "SnapshotNotFound"
-               for t in ticks for e in t.events)
+    assert any(
+        e.type == "Warning" and e.reason == "SnapshotNotFound" for t in ticks for e in t.events
+    )
     assert world.aws.count("RestoreDBClusterFromSnapshot") == 0
 
 
@@ -157,19 +178,20 @@ def test_vpc_and_subnets_are_checked_then_a_subnet_group_is_made(world: World) -
     ec2 = world.client("ec2", SOURCE)
     vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24",
-                          AvailabilityZone=f"{SOURCE}{z}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{SOURCE}{z}")[
+            "Subnet"
+        ]["SubnetId"]
         for i, z in ((1, "a"), (2, "b"))
     ]
     sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
-    status, _ = world.run(same_region_spec(vpcId=vpc, subnetIds=subnets,
-                                           vpcSecurityGroupIds=[sg]))
+    status, _ = world.run(same_region_spec(vpcId=vpc, subnetIds=subnets, vpcSecurityGroupIds=[sg]))
     assert status["phase"] == "Completed", status
     assert world.aws.count("CreateDBSubnetGroup") == 1
 
     other = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
-    status, _ = world.run(same_region_spec(clusterIdentifier="staging-2", vpcId=other,
-                                           subnetIds=subnets), uid="uid-2")
+    status, _ = world.run(
+        same_region_spec(clusterIdentifier="staging-2", vpcId=other, subnetIds=subnets), uid="uid-2"
+    )
     assert status["phase"] == "Failed"
     assert status["error"]["type"] == "ValidationError"
     assert f"is in {vpc}, not {other}" in status["error"]["message"]

@@ -12,23 +12,37 @@ from .conftest import SOURCE, World, same_region_spec
 DELETES = ("DeleteDBCluster", "DeleteDBInstance")
 
 
-def existing_staging(world: World, tags: dict[str, str] | None = None,
-                     deletion_protection: bool = False, instances: int = 1) -> str:
-    rds = world.client("rds", SOURCE)
+def existing_staging(
+    world: World,
+    tags: dict[str, str] | None = None,
+    deletion_protection: bool = False,
+    instances: int = 1,
+    region: str = SOURCE,
+) -> str:
+    rds = world.client("rds", region)
     arn = rds.create_db_cluster(
-        DBClusterIdentifier="staging", Engine="aurora-postgresql", MasterUsername="postgres",
-        MasterUserPassword="old-staging-pw", DeletionProtection=deletion_protection,
+        DBClusterIdentifier="staging",
+        Engine="aurora-postgresql",
+        MasterUsername="postgres",
+        MasterUserPassword="old-staging-pw",
+        DeletionProtection=deletion_protection,
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )["DBCluster"]["DBClusterArn"]
     for n in range(instances):
-        rds.create_db_instance(DBInstanceIdentifier=f"staging-old-{n}", DBClusterIdentifier="staging",
-                               Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"staging-old-{n}",
+            DBClusterIdentifier="staging",
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )
     world.aws.reset_calls()
     return arn
 
 
-MANAGED = {"dbrestore.io/managed-by": "aurora-restore-operator",
-           "dbrestore.io/owner": "databases/staging-refresh"}
+MANAGED = {
+    "dbrestore.io/managed-by": "aurora-restore-operator",
+    "dbrestore.io/owner": "databases/staging-refresh",
+}
 
 
 def assert_untouched(world: World, arn: str) -> None:
@@ -60,26 +74,34 @@ def test_replaces_an_untagged_cluster_matching_replace_allowed(world: World) -> 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("existing cluster with existingCluster Fail", {"tags": MANAGED}, {}, "ClusterAlreadyExists"),
     ("unmanaged cluster", {}, {"existingCluster": "Replace"}, "UnmanagedCluster"),
-    ("deletion-protected managed cluster", {"tags": MANAGED, "deletion_protection": True},
-     {"existingCluster": "Replace"}, "DeletionProtection"),
-    ("managed by another namespace",
-     {"tags": {**MANAGED, "dbrestore.io/owner": "team-b/nightly"}},
-     {"existingCluster": "Replace"}, "ForeignOwner"),
+    (
+        "deletion-protected managed cluster",
+        {"tags": MANAGED, "deletion_protection": True},
+        {"existingCluster": "Replace"},
+        "DeletionProtection",
+    ),
+    (
+        "managed by another namespace",
+        {"tags": {**MANAGED, "dbrestore.io/owner": "team-b/nightly"}},
+        {"existingCluster": "Replace"},
+        "ForeignOwner",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "existing", "target", "code"), CASES,
-                         ids=[c[0] for c in CASES])
-def test_refusals_delete_nothing(world: World, label: str, existing: dict[str, Any],
-                                 target: dict[str, Any], code: str) -> None:
+@pytest.mark.parametrize(("label", "existing", "target", "code"), CASES, ids=[c[0] for c in CASES])
+def test_refusals_delete_nothing(
+    world: World, label: str, existing: dict[str, Any], target: dict[str, Any], code: str
+) -> None:
     arn = existing_staging(world, **existing)
     status, ticks = world.run(same_region_spec(**target))
     assert status["phase"] == "Failed"
     assert status["error"]["type"] == "SafetyViolation"
     assert status["error"]["code"] == code
     assert status["error"]["step"] == "delete-rds"
-    assert any(e.type == "Warning" and e.reason == "SafetyViolation"
-               for t in ticks for e in t.events)
+    assert any(
+        e.type == "Warning" and e.reason == "SafetyViolation" for t in ticks for e in t.events
+    )
     assert_untouched(world, arn)
     assert world.aws.count("RestoreDBClusterFromSnapshot") == 0
 
@@ -111,8 +133,9 @@ def test_cluster_recreated_by_someone_else_between_check_and_delete(world: World
     status = None
     # Run until the operator has recorded the cluster it is replacing.
     for _ in range(20):
-        tick = driver.tick(Resource("staging-refresh", "databases", "uid-1", 1, spec, status),
-                           world.kube)
+        tick = driver.tick(
+            Resource("staging-refresh", "databases", "uid-1", 1, spec, status), world.kube
+        )
         status = tick.status.to_dict()
         if status.get("replaced"):
             break
@@ -124,8 +147,11 @@ def test_cluster_recreated_by_someone_else_between_check_and_delete(world: World
     world.aws.settle()
     world.aws.reset_calls()
     newcomer = rds.create_db_cluster(
-        DBClusterIdentifier="staging", Engine="aurora-postgresql", MasterUsername="postgres",
-        MasterUserPassword="someone-elses", Tags=[{"Key": k, "Value": v} for k, v in MANAGED.items()],
+        DBClusterIdentifier="staging",
+        Engine="aurora-postgresql",
+        MasterUsername="postgres",
+        MasterUserPassword="someone-elses",
+        Tags=[{"Key": k, "Value": v} for k, v in MANAGED.items()],
     )["DBCluster"]["DBClusterArn"]
     world.aws.reset_calls()
     status, _ = world.run(spec, driver=driver, status=status)

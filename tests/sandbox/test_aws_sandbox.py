@@ -328,3 +328,16 @@ def test_runs_as_a_separate_process():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_delete_then_restore_within_a_minute(aws: AwsSandbox):
+    # moto names automated snapshots by the minute; the sandbox reuses a clashing one.
+    rds = aws.client("rds", TARGET)
+    create_cluster(rds, "staging")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="staging", DBClusterSnapshotIdentifier="s1")
+    rds.delete_db_cluster(DBClusterIdentifier="staging", SkipFinalSnapshot=True)
+    assert cluster_status(rds, "staging") is None
+    rds.restore_db_cluster_from_snapshot(
+        DBClusterIdentifier="staging", SnapshotIdentifier="s1", Engine="aurora-postgresql"
+    )
+    assert cluster_status(rds, "staging") == "available"

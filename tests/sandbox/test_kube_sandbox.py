@@ -15,7 +15,12 @@ import kubernetes
 import pytest
 import yaml
 
-from aurora_restore.sandbox.kube import KubeSandbox, human_duration, jsonpath_value
+from aurora_restore.sandbox.kube import (
+    KubeSandbox,
+    SandboxEmulator,
+    human_duration,
+    jsonpath_value,
+)
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 NS = "default"
@@ -338,6 +343,18 @@ def test_crds_come_and_go_through_the_api(kube: KubeSandbox, crd_path: Path):
     assert http(kube, "GET", "/apis/example.com/v1alpha1/namespaces/default/widgets")[0] == 404
 
 
+def test_injected_errors_leave_the_state_alone(kube: KubeSandbox):
+    http(kube, "POST", BASE, restore())
+    undo = kube.inject_error(503, method="PATCH", path_prefix=BASE, times=1)
+    merge = "application/merge-patch+json"
+    status, error = http(kube, "PATCH", f"{BASE}/r1", {"spec": {"x": 1}}, merge)
+    assert (status, error["code"]) == (503, 503)
+    assert "x" not in kube.get("ar", "r1", NS)["spec"]
+    assert http(kube, "PATCH", f"{BASE}/r1", {"spec": {"x": 2}}, merge)[0] == 200
+    undo()
+    assert kube.get("ar", "r1", NS)["spec"]["x"] == 2
+
+
 def test_the_request_log_does_not_grow(kube: KubeSandbox):
     for _ in range(20):
         http(kube, "GET", BASE)
@@ -360,8 +377,22 @@ def test_kubectl_get_apply_and_wait(
     manifest = yaml.safe_dump(restore("staging-refresh"))
     assert "created" in run("apply", "-f", "-", stdin=manifest)
     assert "unchanged" in run("apply", "-f", "-", stdin=manifest)
-    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: staging-master}\nstringData: {password: pw}\n"
+    secret = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "staging-master"},
+            "stringData": {"password": "pw"},
+        }
+    )
     assert "created" in run("apply", "-f", "-", stdin=secret)
+
+    # Typed commands send protobuf.
+    assert "created" in run("create", "namespace", "databases")
+    assert "created" in run(
+        "create", "secret", "generic", "app-db", "-n", "databases", "--from-literal=password=pw"
+    )
+    assert kube.get("secrets", "app-db", "databases")["data"] == {"password": "cHc="}
 
     table = run("get", "ar")
     assert table.split("\n")[0].split() == ["NAME", "PHASE", "TARGET", "AGE"]
@@ -387,21 +418,25 @@ def test_kubectl_get_apply_and_wait(
 def test_kopf_operator_in_process(kube: KubeSandbox, kopf_operator_path: Path, monkeypatch):
     monkeypatch.setenv("SANDBOX_KUBE_URL", kube.url)
     args = ["run", "--standalone", "--namespace", NS, str(kopf_operator_path)]
-    with kopf.testing.KopfRunner(args, timeout=30) as runner:
-        kube.create("ar", restore("r1"), NS)
-        done = wait_for(
-            lambda: (kube.get("ar", "r1", NS).get("status") or {}).get("phase") == "Completed"
-        )
-        assert done
-        obj = kube.get("ar", "r1", NS)
-        assert obj["status"]["created"] == {"region": "us-west-2"}
-        assert obj["status"]["ticks"] >= 2
-        assert obj["metadata"]["finalizers"] == ["sandbox.dbrestore.io/finalizer"]
-        reasons = {event["reason"] for event in kube.list("events", NS)}
-        assert "Accepted" in reasons
+    # kopf makes the runner's registry the process-wide default: keep these test
+    # handlers away from whatever runs kopf in this process later.
+    previous = kopf.get_default_registry()
+    try:
+        with kopf.testing.KopfRunner(args, timeout=30, registry=kopf.OperatorRegistry()) as runner:
+            kube.create("ar", restore("r1"), NS)
+            wait_for(
+                lambda: (kube.get("ar", "r1", NS).get("status") or {}).get("phase") == "Completed"
+            )
+            obj = kube.get("ar", "r1", NS)
+            assert obj["status"]["created"] == {"region": "us-west-2"}
+            assert obj["status"]["ticks"] >= 2
+            assert obj["metadata"]["finalizers"] == ["sandbox.dbrestore.io/finalizer"]
+            assert "Accepted" in {event["reason"] for event in kube.list("events", NS)}
 
-        kube.delete("ar", "r1", NS)
-        wait_for(lambda: kube.get("ar", "r1", NS) is None)
+            kube.delete("ar", "r1", NS)
+            wait_for(lambda: kube.get("ar", "r1", NS) is None)
+    finally:
+        kopf.set_default_registry(previous)
     assert runner.exit_code == 0
     assert runner.exception is None
 
@@ -490,3 +525,14 @@ def test_printer_column_helpers():
         "30h",
         "3d",
     ]
+
+
+@pytest.mark.kmock(cls=SandboxEmulator)
+async def test_works_as_the_kmock_pytest_fixture(kmock: SandboxEmulator, crd_path: Path):
+    # kmock's own fixture serves the subclass in the test's event loop.
+    kmock.register_crd(yaml.safe_load(crd_path.read_text()))
+    response = await kmock.post(BASE, json=restore())
+    assert response.status == 201
+    response = await kmock.get(f"/api/v1/namespaces/{NS}")
+    assert (await response.json())["metadata"]["name"] == NS
+    assert kmock.get_object(kmock.resolve("ar"), NS, "r1")["metadata"]["generation"] == 1

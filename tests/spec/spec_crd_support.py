@@ -105,9 +105,7 @@ def _go_pattern(validator: Any, pattern: str, instance: Any, schema: Schema) -> 
         yield jsonschema.ValidationError(f"{instance!r} should match {pattern!r}")
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator, {"pattern": _go_pattern}
-)
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _go_pattern})
 
 
 def strict(schema: Schema) -> Schema:
@@ -242,7 +240,9 @@ def _date_rule(value: str) -> bool:
         return True
     year, month, day = int(value[:4]), value[5:7], int(value[8:10])
     leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
-    days = (29 if leap else 28) if month == "02" else 30 if month in ("04", "06", "09", "11") else 31
+    days = (
+        (29 if leap else 28) if month == "02" else 30 if month in ("04", "06", "09", "11") else 31
+    )
     return year >= 1 and day <= days
 
 

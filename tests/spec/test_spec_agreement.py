@@ -15,9 +15,6 @@ import string
 from typing import Any
 
 import pytest
-from aurora_restore import schedule_spec, spec
-from aurora_restore.schedule_spec import validate_schedule_spec
-from aurora_restore.spec import SpecError, validate_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
@@ -37,6 +34,10 @@ from spec_crd_support import (
     root_schema,
     schema_errors,
 )
+
+from aurora_restore import schedule_spec, spec
+from aurora_restore.schedule_spec import validate_schedule_spec
+from aurora_restore.spec import SpecError, validate_spec
 
 MASTER = {"secretRef": {"name": "master"}}
 SAME_REGION = {"region": "us-east-1", "clusterIdentifier": "staging"}
@@ -97,7 +98,9 @@ RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
     ],
     "set either dbSubnetGroupName or vpcId with subnetIds, not both": [
         (
-            base_spec(target=target(dbSubnetGroupName="g", vpcId="vpc-0123abcd", subnetIds=SUBNETS)),
+            base_spec(
+                target=target(dbSubnetGroupName="g", vpcId="vpc-0123abcd", subnetIds=SUBNETS)
+            ),
             "set either dbSubnetGroupName or vpcId with subnetIds, not both",
         )
     ],
@@ -187,7 +190,10 @@ RULE_NEAR_MISSES: list[dict[str, Any]] = [
         target=target(region="us-east-1", clusterIdentifier="prod"),
     ),
     base_spec(
-        source={"region": "us-east-1", "snapshotIdentifier": SNAP_ARN + "rds:prod-2026-11-26-03-05"},
+        source={
+            "region": "us-east-1",
+            "snapshotIdentifier": SNAP_ARN + "rds:prod-2026-11-26-03-05",
+        },
         target=target(region="us-east-1", clusterIdentifier="prod-db"),
     ),
     base_spec(
@@ -306,7 +312,7 @@ def test_schedule_defaults_are_the_model_defaults() -> None:
 # --- property tests: field by field ---------------------------------------------------------
 
 FAST = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 
 
@@ -443,9 +449,7 @@ def test_tags_agree(tags: dict[str, str]) -> None:
     except SpecError:
         model_ok = False
     path = "spec.target.tags"
-    crd_ok = not schema_errors(tags, RESTORE_CRD, path) and all(
-        _tag_key_ok(key) for key in tags
-    )
+    crd_ok = not schema_errors(tags, RESTORE_CRD, path) and all(_tag_key_ok(key) for key in tags)
     assert model_ok == crd_ok
 
 
@@ -498,7 +502,7 @@ def field_rules() -> dict[str, str]:
     }
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(
     st.one_of(
         st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", fullmatch=True),
@@ -512,7 +516,7 @@ def test_python_equivalents_match_cel(field_rules: dict[str, str], value: str) -
         assert FIELD_RULES[message](value) == cel_holds(rule, value), (message, value)
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.text(alphabet="awsAWS:dbrestore.io/ \tx!", max_size=16))
 def test_tag_key_equivalent_matches_cel(key: str) -> None:
     if not celpy_module():

@@ -12,7 +12,6 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from aurora_restore import schedule_spec, spec
 from spec_crd_support import (
     CRD_DIR,
     RESTORE_CRD,
@@ -26,6 +25,8 @@ from spec_crd_support import (
     schema_errors,
     walk,
 )
+
+from aurora_restore import schedule_spec, spec
 
 CRDS = [RESTORE_CRD, SCHEDULE_CRD]
 

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aurora_restore.schedule_spec import validate_schedule_spec
-from aurora_restore.spec import SpecError, validate_spec
 from spec_crd_support import (
     SCHEDULE_CRD,
     all_rules,
@@ -23,6 +21,9 @@ from spec_crd_support import (
     schema_errors,
     valid_examples,
 )
+
+from aurora_restore.schedule_spec import validate_schedule_spec
+from aurora_restore.spec import SpecError, validate_spec
 
 VALIDATORS = {"AuroraRestore": validate_spec, "AuroraRestoreSchedule": validate_schedule_spec}
 EXPECTED_EXAMPLES = {
@@ -84,7 +85,9 @@ def test_valid_example_references_resolve_within_the_file(path: Path) -> None:
         if "masterPassword" in spec and "secretRef" in spec["masterPassword"]:
             refs.append(("Secret", spec["masterPassword"]["secretRef"]))
         refs += [("Secret", u["passwordSecretRef"]) for u in spec.get("users", [])]
-        refs += [("ConfigMap", s["configMapRef"]) for s in spec.get("sql", []) if "configMapRef" in s]
+        refs += [
+            ("ConfigMap", s["configMapRef"]) for s in spec.get("sql", []) if "configMapRef" in s
+        ]
         for kind, ref in refs:
             assert (kind, ref["name"], ref.get("key", "password")) in have, (kind, ref)
         for doc_ in docs:

@@ -6,6 +6,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
+from spec_crd_support import base_spec
+
 from aurora_restore import spec
 from aurora_restore.spec import (
     AuroraRestoreSpec,
@@ -14,8 +17,6 @@ from aurora_restore.spec import (
     resolve_snapshot_date,
     validate_spec,
 )
-from pydantic import TypeAdapter, ValidationError
-from spec_crd_support import base_spec
 
 
 def problems(doc: Any) -> list[str]:
@@ -372,6 +373,7 @@ def test_secret_ref_key_defaults_to_password() -> None:
 
 
 MASTER = {"secretRef": {"name": "master"}}
+SAME_REGION = {"region": "us-east-1", "clusterIdentifier": "staging"}
 
 
 def user(name: str = "app", **fields: Any) -> dict[str, Any]:
@@ -601,9 +603,7 @@ def test_defaults() -> None:
 
 def test_camel_case_aliases_and_snake_case_names() -> None:
     by_alias = validate_spec(base_spec(deletionPolicy="Delete"))
-    by_name = AuroraRestoreSpec.model_validate(
-        {**base_spec(), "deletion_policy": "Delete"}
-    )
+    by_name = AuroraRestoreSpec.model_validate({**base_spec(), "deletion_policy": "Delete"})
     assert by_alias == by_name
     dumped = by_alias.model_dump(mode="json", by_alias=True)
     assert "deletionPolicy" in dumped and "copy" in dumped and "copy_" not in dumped
@@ -630,8 +630,7 @@ def test_camel_case_aliases_and_snake_case_names() -> None:
         (base_spec(timeouts={"total": "x"}), "spec.timeouts.total"),
         (with_source(), "snapshotIdentifier"),
         (with_target(subnetIds=["subnet-0123abcd"] * 2), "vpcId"),
-        (base_spec(copy={"kmsKeyId": "alias/x"}, target={"region": "us-east-1",
-                                                          "clusterIdentifier": "s"}), "copy.kmsKeyId"),
+        (base_spec(copy={"kmsKeyId": "alias/x"}, target=SAME_REGION), "copy.kmsKeyId"),
         (base_spec(users=[user()]), "masterPassword"),
         (base_spec(target={"region": "us-east-1", "clusterIdentifier": "prod"}),
          "target.clusterIdentifier"),

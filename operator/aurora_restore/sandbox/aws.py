@@ -17,13 +17,16 @@ operator can be a separate process) and answers a few ``/_sandbox/...``
 control requests that need moto's in-process objects, e.g. to make a seeded
 snapshot look automated and a few days old, which no AWS API can do.
 
-moto differences the operator must cope with (deliberately not fixed here):
+moto differences the operator must cope with (not fixed here unless said):
 
 - bad cluster and snapshot identifiers are accepted;
 - a restore onto an existing cluster identifier silently replaces it;
 - creating or restoring a cluster creates an automated snapshot
-  ``rds:<cluster>-<yyyy-mm-dd-hh-mm>``; deleting a cluster and restoring it
-  within the same minute clashes with it (DBClusterSnapshotAlreadyExists);
+  ``rds:<cluster>-<yyyy-mm-dd-hh-mm>``, and the deleted cluster's one stays;
+  moto would fail a delete-then-restore within the same minute with
+  DBClusterSnapshotAlreadyExists, so here the existing snapshot is reused;
+- a restored cluster inherits the source's settings (moto skips falsy
+  overrides); only ``DeletionProtection`` is put back to AWS's default here;
 - describe, restore and delete take plain identifiers, not ARNs (copy takes
   the source snapshot's ARN);
 - an encrypted snapshot copied across regions without ``KmsKeyId`` is
@@ -219,7 +222,11 @@ def _install() -> None:
 
         @functools.wraps(original)
         def wrapper(self: RDSBackend, *args: Any, **kwargs: Any) -> Any:
-            _advance(collection(self))
+            own = collection(self)
+            for other in (self.clusters, self.cluster_snapshots, self.databases):
+                # Only describes of a model count as its "manual" ticks, but finished
+                # deletions go everywhere: a cluster's last instances must not linger.
+                _advance(other, tick=other is own)
             return original(self, *args, **kwargs)
 
         setattr(RDSBackend, name, wrapper)
@@ -244,15 +251,17 @@ def _is_deleting(obj: Any) -> bool:
     return state is not None and state._transitions is _DELETING
 
 
-def _advance(collection: MutableMapping[str, Any]) -> None:
+def _advance(collection: MutableMapping[str, Any], tick: bool) -> None:
     # A "manual" transition counts describe calls; "time" ones look at the clock.
     for key, obj in list(collection.items()):
         state = _state(obj)
         if state is None:
             continue
-        state.advance()
+        if tick:
+            state.advance()
         if state.status == _GONE:
-            del collection[key]
+            # The server is threaded: another describe may have purged it already.
+            collection.pop(key, None)
 
 
 def _status_property(original: property | None) -> property:
@@ -417,9 +426,11 @@ class _SandboxApp:
         if path.startswith(CONTROL_PREFIX):
             return self._control(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
-        # moto reads the body again, so hand it a fresh stream.
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = b""
+        if length > 0:
+            body = environ["wsgi.input"].read(length)
+            # moto reads the body again, so hand it a fresh stream.
+            environ["wsgi.input"] = io.BytesIO(body)
         if not path.startswith("/moto-api"):
             service, region = _credential_scope(environ)
             self._calls.add(service, _operation(environ, body), region)
@@ -795,8 +806,8 @@ def main(argv: list[str] | None = None) -> None:
     sandbox = AwsSandbox(delay_seconds=args.delay, port=args.port, quiet=not args.verbose)
     url = sandbox.start()
     if args.seed:
-        seeded = seed_demo_data(url)
-        print(json.dumps(seeded), flush=True)
+        print(f"SEEDED={json.dumps(seed_demo_data(url))}", flush=True)
+    # The last line, and the sign that the server is ready (and seeded).
     print(f"AWS_ENDPOINT_URL={url}", flush=True)
 
     stopped = threading.Event()

@@ -26,7 +26,10 @@ every resource request itself, the way a real API server would:
   (410 Gone when too old), ``sendInitialEvents``, ``timeoutSeconds``;
 - CRDs (registered directly or created through the API) become discoverable
   and ``Established``, and get their schema's defaults applied;
-- Secrets fold ``stringData`` into ``data``.
+- Secrets fold ``stringData`` into ``data``;
+- kubectl's typed commands (``create namespace|secret|configmap``) send
+  protobuf, which is decoded for those three kinds;
+- ``/openapi/v2`` is an empty document, enough for kubectl's validation.
 
 It checks no schemas and no permissions, and namespaces need not exist.
 The request log that kmock keeps for assertions is dropped after each
@@ -43,6 +46,8 @@ import asyncio
 import base64
 import collections
 import copy
+import gzip
+import importlib.resources
 import json
 import math
 import pathlib
@@ -332,6 +337,120 @@ def _age(timestamp: Any) -> str:
     return human_duration((datetime.now(UTC) - moment).total_seconds())
 
 
+# --- protobuf ---------------------------------------------------------------
+# kubectl's typed commands (create namespace/secret/configmap) send protobuf,
+# not JSON. These few kinds are decoded by hand from their generated.proto
+# field numbers; anything else is answered 415.
+
+_ProtoFields = dict[int, list[Any]]
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, position
+        shift += 7
+
+
+def _proto_fields(data: bytes) -> _ProtoFields:
+    fields: _ProtoFields = collections.defaultdict(list)
+    position = 0
+    while position < len(data):
+        tag, position = _varint(data, position)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, position = _varint(data, position)
+        elif wire == 2:
+            length, position = _varint(data, position)
+            value, position = data[position : position + length], position + length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, position = data[position : position + size], position + size
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        fields[number].append(value)
+    return fields
+
+
+def _text(fields: _ProtoFields, number: int) -> str | None:
+    return fields[number][-1].decode() if fields.get(number) else None
+
+
+def _texts(fields: _ProtoFields, number: int) -> list[str]:
+    return [value.decode() for value in fields.get(number, [])]
+
+
+def _proto_map(fields: _ProtoFields, number: int, binary: bool = False) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for entry in fields.get(number, []):
+        item = _proto_fields(entry)
+        value = item[2][-1] if item.get(2) else b""
+        key = _text(item, 1) or ""
+        result[key] = base64.b64encode(value).decode() if binary else value.decode()
+    return result
+
+
+def _proto_meta(data: bytes) -> Obj:
+    fields = _proto_fields(data)
+    meta: Obj = {}
+    for number, name in ((1, "name"), (2, "generateName"), (3, "namespace")):
+        if value := _text(fields, number):  # protobuf sends empty strings too
+            meta[name] = value
+    for number, name in ((11, "labels"), (12, "annotations")):
+        if fields.get(number):
+            meta[name] = _proto_map(fields, number)
+    if fields.get(13):
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": _text(ref, 5),
+                "kind": _text(ref, 1),
+                "name": _text(ref, 3),
+                "uid": _text(ref, 4),
+                **({"controller": bool(ref[6][-1])} if ref.get(6) else {}),
+            }
+            for ref in map(_proto_fields, fields[13])
+        ]
+    if fields.get(14):
+        meta["finalizers"] = _texts(fields, 14)
+    return meta
+
+
+def decode_k8s_protobuf(body: bytes) -> Obj:
+    """A Namespace, Secret or ConfigMap from Kubernetes' protobuf envelope, as JSON."""
+    if not body.startswith(b"k8s\x00"):
+        raise ApiError(415, "UnsupportedMediaType", "not a Kubernetes protobuf envelope")
+    try:
+        unknown = _proto_fields(body[4:])
+        type_meta = _proto_fields(unknown[1][-1]) if unknown.get(1) else {}
+        api, kind = _text(type_meta, 1), _text(type_meta, 2)
+        raw = _proto_fields(unknown[2][-1]) if unknown.get(2) else {}
+        obj: Obj = {"apiVersion": api, "kind": kind}
+        if raw.get(1):
+            obj["metadata"] = _proto_meta(raw[1][-1])
+        if (api, kind) == ("v1", "Namespace"):
+            spec = _proto_fields(raw[2][-1]) if raw.get(2) else {}
+            if spec.get(1):
+                obj["spec"] = {"finalizers": _texts(spec, 1)}
+        elif (api, kind) == ("v1", "Secret"):
+            obj["data"] = _proto_map(raw, 2, binary=True)
+            obj["type"] = _text(raw, 3) or "Opaque"
+            if raw.get(4):
+                obj["stringData"] = _proto_map(raw, 4)
+        elif (api, kind) == ("v1", "ConfigMap"):
+            obj["data"] = _proto_map(raw, 2)
+            if raw.get(4):
+                obj["binaryData"] = _proto_map(raw, 4, binary=True)
+        else:
+            raise ApiError(415, "UnsupportedMediaType", f"protobuf {api} {kind} is not supported")
+    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "BadRequest", f"cannot decode the protobuf body: {exc}") from exc
+    return obj
+
+
 @attrs.define(eq=False)
 class _CrdVersion:
     crd_name: str
@@ -370,7 +489,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
 
     history_limit: int = 5
     event_limit: int = 1000
-    watch_log_limit: int = 10000
+    watch_log_limit: int = 2000
     keep_requests: bool = False
 
     api_calls: collections.Counter[tuple[str, str]] = attrs.field(
@@ -391,7 +510,9 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         _install_parsing_fix()
-        self.resources.load_bundled()
+        # kmock's load_bundled(), minus its deprecated importlib.resources call.
+        bundled = importlib.resources.files("kmock._internal") / "resources.json.gz"
+        self.resources.load_data(gzip.decompress(bundled.read_bytes()))
         for namespace in DEFAULT_NAMESPACES:
             self.create_object(NAMESPACES, {"metadata": {"name": namespace}})
 
@@ -665,8 +786,10 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                 return None
             raise ApiError(400, "BadRequest", "the request body is empty")
         content_type = self._header(request, "Content-Type")
-        if "protobuf" in content_type or "cbor" in content_type:
-            # Clients fall back to JSON on 415.
+        if "protobuf" in content_type:
+            return decode_k8s_protobuf(request.body)
+        if "cbor" in content_type:
+            # client-go falls back to JSON on 415.
             raise ApiError(415, "UnsupportedMediaType", f"unsupported media type {content_type}")
         try:
             if "yaml" in content_type:
@@ -825,11 +948,10 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         self._normalise(resource, obj)
         if resource == NAMESPACES:
             obj["status"] = {"phase": "Active"}
-        if resource == CRD_RESOURCE:
-            meta["name"] = name
-            self._activate_crd(obj)
         if dry_run:
             return obj
+        if resource == CRD_RESOURCE:
+            self._activate_crd(obj)
         meta["resourceVersion"] = self._next_rv()
         self._store(key, obj)
         if resource in (CORE_EVENTS, EVENTS):
@@ -960,12 +1082,13 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             current, has_status
         ):
             result["metadata"]["generation"] = int(cur_meta["generation"]) + 1
-        result["metadata"]["resourceVersion"] = self._next_rv()
         key: Key = (resource, cur_meta.get("namespace"), cur_meta["name"])
+        if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers"):
+            # As the API server does: the write that empties the finalizers is the deletion.
+            return self._remove(resource, key, result, cascade=True)
+        result["metadata"]["resourceVersion"] = self._next_rv()
         self._store(key, result)
         self._notify(resource, "MODIFIED", result)
-        if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers"):
-            return self._remove(resource, key, result, cascade=True)
         return result
 
     # --- delete -------------------------------------------------------------
@@ -1528,6 +1651,46 @@ class KubeSandbox:
         return self.call(
             lambda emulator: emulator.delete_object(emulator.resolve(resource), namespace, name)
         )
+
+    def inject_error(
+        self,
+        code: int,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        times: int | None = None,
+        reason: str = "InternalError",
+    ) -> Callable[[], None]:
+        """Answer matching requests with a ``Status`` error; returns the undo.
+
+        The state is not touched by a failed request. ``times`` limits how many
+        requests fail; ``method`` and ``path_prefix`` narrow which ones.
+        """
+        failed: set[int] = set()
+
+        def matches(request: kmock.Request) -> bool:
+            if method is not None and str(request.method.value).upper() != method.upper():
+                return False
+            if path_prefix is not None and not request.url.path.startswith(path_prefix):
+                return False
+            # Criteria are evaluated more than once per request: count requests, not calls.
+            if id(request) in failed:
+                return True
+            if times is not None and len(failed) >= times:
+                return False
+            failed.add(id(request))
+            return True
+
+        status = ApiError(code, reason, f"injected error {code}").status()
+
+        def install(emulator: SandboxEmulator) -> Any:
+            return emulator[matches] << code << status
+
+        reaction = self.call(install)
+
+        def undo() -> None:
+            self.call(lambda emulator: emulator._payloads.remove(reaction))
+
+        return undo
 
     def api_calls(self) -> collections.Counter[tuple[str, str]]:
         """Requests served so far, by (verb, resource[/subresource])."""

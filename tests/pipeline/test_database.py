@@ -1,0 +1,149 @@
+"""setup-db-users against a real PostgreSQL standing in for the restored cluster's endpoint."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from aurora_restore.sandbox.postgres import PostgresSandbox
+
+from .conftest import World, same_region_spec
+
+MASTER = "new-master-S3ntinel"
+APP = "app-pw-S3ntinel"
+REPORTING = "reporting-pw-S3ntinel"
+
+
+def db_spec(**extra: object) -> dict:
+    spec = same_region_spec()
+    spec.update(
+        masterPassword={"secretRef": {"name": "staging-master", "key": "password"}},
+        users=[
+            {
+                "name": "app",
+                "passwordSecretRef": {"name": "app-db"},
+                "privileges": "readwrite",
+                "databases": ["app"],
+            },
+            {
+                "name": "reporting",
+                "passwordSecretRef": {"name": "reporting-db"},
+                "privileges": "readonly",
+                "databases": ["app"],
+            },
+        ],
+        sql=[
+            {"configMapRef": {"name": "mask-pii", "key": "mask.sql"}, "database": "app"},
+            {
+                "inline": "CREATE TABLE public.restored_marker (at timestamptz DEFAULT now());"
+                "INSERT INTO public.restored_marker DEFAULT VALUES;",
+                "database": "app",
+            },
+        ],
+        connectionSecret={"name": "staging-db", "database": "app"},
+        **extra,
+    )
+    return spec
+
+
+@pytest.fixture
+def db_world(world: World, postgres: PostgresSandbox) -> World:
+    postgres.set_master_password(MASTER)
+    world.env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = f"{postgres.host}:{postgres.port}"
+    world.env["AURORA_RESTORE_DB_SSLMODE"] = "disable"
+    world.kube.secrets.update(
+        {
+            "staging-master": {"password": MASTER},
+            "app-db": {"password": APP},
+            "reporting-db": {"password": REPORTING},
+        }
+    )
+    world.kube.config_maps["mask-pii"] = {
+        "mask.sql": "UPDATE public.customers SET email = 'masked-' || id || '@example.com';"
+    }
+    return world
+
+
+def connect(pg: PostgresSandbox, user: str, password: str):
+    return psycopg2.connect(pg.dsn("app", user=user, password=password))
+
+
+def test_users_grants_sql_and_connection_secret(db_world: World, postgres: PostgresSandbox) -> None:
+    status, _ = db_world.run(db_spec())
+    assert status["phase"] == "Completed", status.get("error")
+    step = next(s for s in status["steps"] if s["name"] == "setup-db-users")
+    assert step["state"] == "Succeeded"
+    assert db_world.aws.count("ModifyDBCluster") == 1
+    assert status["sqlApplied"] == 2
+
+    with connect(postgres, "reporting", REPORTING) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM public.customers WHERE email NOT LIKE 'masked-%'")
+        assert cur.fetchone() == (0,)
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("INSERT INTO public.restored_marker DEFAULT VALUES")
+    with connect(postgres, "app", APP) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO public.restored_marker DEFAULT VALUES")
+        cur.execute("SELECT count(*) FROM public.restored_marker")
+        assert cur.fetchone()[0] >= 2
+
+    secret = db_world.kube.written["staging-db"]
+    assert secret["password"] == MASTER and secret["dbname"] == "app"
+    assert secret["uri"].startswith("postgresql://postgres:")
+    assert secret["host"] == status["cluster"]["endpoint"]
+
+
+def test_wrong_master_password_fails_with_database_error(
+    db_world: World, postgres: PostgresSandbox
+) -> None:
+    db_world.kube.secrets["staging-master"] = {"password": "not-what-the-db-has"}
+    status, ticks = db_world.run(db_spec())
+    assert status["phase"] == "Failed"
+    assert status["error"]["type"] == "DatabaseError"
+    assert status["error"]["step"] == "setup-db-users"
+    assert status["error"]["code"] == "AuthenticationFailed"
+    assert "not-what-the-db-has" not in str(status) + str([t.events for t in ticks])
+
+
+def test_failing_sql_names_the_statement_and_is_rolled_back(
+    db_world: World, postgres: PostgresSandbox
+) -> None:
+    spec = db_spec()
+    spec["sql"] = [
+        {
+            "inline": "CREATE TABLE public.half_done (x int);\nSELECT 'S3cretLiteral'::int;",
+            "database": "app",
+        }
+    ]
+    status, _ = db_world.run(spec)
+    assert status["phase"] == "Failed"
+    assert status["error"]["type"] == "DatabaseError"
+    assert "statement 2 (line 2)" in status["error"]["message"]
+    with connect(postgres, "postgres", MASTER) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.half_done')")
+        assert cur.fetchone() == (None,)
+
+
+def test_missing_secret_is_retried_then_fails_clearly(db_world: World) -> None:
+    del db_world.kube.secrets["app-db"]
+    status, ticks = db_world.run(db_spec())
+    assert status["phase"] == "Failed"
+    assert status["error"]["code"] == "SecretNotFound"
+    assert "app-db" in status["error"]["message"]
+    assert sum(1 for t in ticks for e in t.events if e.reason == "Retrying") == 8
+
+
+def test_unreachable_database_is_retried_then_fails(world: World) -> None:
+    world.env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = "127.0.0.1:1"
+    world.env["AURORA_RESTORE_DB_SSLMODE"] = "disable"
+    world.kube.secrets.update(
+        {
+            "staging-master": {"password": MASTER},
+            "app-db": {"password": APP},
+            "reporting-db": {"password": REPORTING},
+        }
+    )
+    world.kube.config_maps["mask-pii"] = {"mask.sql": "SELECT 1;"}
+    status, _ = world.run(db_spec())
+    assert status["phase"] == "Failed"
+    assert status["error"]["code"] == "ConnectionFailed"
+    assert "gave up after 8 retries" in status["error"]["message"]

@@ -1,0 +1,141 @@
+"""Every operation leaves its records (DynamoDB state and audit, SNS, CloudWatch), and no
+secret value reaches any of them, nor the status, the events or the logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from aurora_restore.logs import setup
+from aurora_restore.sandbox.postgres import PostgresSandbox
+
+from .conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
+from .test_database import APP, MASTER, REPORTING, db_spec
+
+
+def test_audit_state_sns_and_metrics_of_a_completed_restore(world: World) -> None:
+    spec = cross_region_spec()
+    spec["notification"] = {"snsTopicArn": world.topic_arn}
+    status, _ = world.run(spec)
+    assert status["phase"] == "Completed"
+    op = status["operationId"]
+
+    audit = world.audit(op)
+    finished = [(a["step"], a["status"]) for a in audit if a["step"] != "restore"]
+    assert finished == [
+        ("snapshot-check", "Started"),
+        ("snapshot-check", "Succeeded"),
+        ("copy-snapshot", "Started"),
+        ("copy-snapshot", "Succeeded"),
+        ("check-copy-status", "Started"),
+        ("check-copy-status", "Succeeded"),
+        ("delete-rds", "Started"),
+        ("delete-rds", "Skipped"),
+        ("check-delete-status", "Started"),
+        ("check-delete-status", "Skipped"),
+        ("restore-snapshot", "Started"),
+        ("restore-snapshot", "Succeeded"),
+        ("check-restore-status", "Started"),
+        ("check-restore-status", "Succeeded"),
+        ("check-restore-status", "Succeeded"),
+        ("setup-db-users", "Started"),
+        ("setup-db-users", "Skipped"),
+        ("archive-snapshot", "Started"),
+        ("archive-snapshot", "Succeeded"),
+        ("sns-notification", "Succeeded"),
+    ]
+    assert [a["status"] for a in audit if a["step"] == "restore"] == ["Started", "Completed"]
+    assert all(a["details"]["resource"] == "databases/staging-refresh" for a in audit)
+    assert [a["timestamp"] for a in audit] == sorted(a["timestamp"] for a in audit)
+
+    state = world.client("dynamodb").get_item(
+        TableName="aurora-restore-state", Key={"operation_id": {"S": op}}
+    )["Item"]
+    assert state["status"]["S"] == "Completed"
+    assert state["state"]["M"]["phase"]["S"] == "Completed"
+
+    [message] = world.sns_messages()
+    assert set(message) == {"operation_id", "status", "message", "details", "timestamp"}
+    assert message["operation_id"] == op and message["status"] == "success"
+    assert message["details"]["cluster_identifier"] == "staging"
+    assert message["details"]["target_region"] == TARGET
+
+    names = {
+        m["MetricName"]
+        for m in world.client("cloudwatch").list_metrics(Namespace="AuroraRestore")["Metrics"]
+    }
+    assert {"RestoreStarted", "RestoreSucceeded", "RestoreDuration", "StepDuration"} <= names
+
+
+def test_failure_notification_uses_the_operator_default_topic(world: World) -> None:
+    spec = same_region_spec()
+    spec["source"].update(snapshotIdentifier="nope", waitTimeout="1m")
+    status, _ = world.run(spec, driver=world.driver(AURORA_RESTORE_SNS_TOPIC_ARN=world.topic_arn))
+    assert status["phase"] == "Failed"
+    [message] = world.sns_messages()
+    assert message["status"] == "failure"
+    assert message["details"]["error_type"] == "SnapshotNotFound"
+    assert message["details"]["error_step"] == "snapshot-check"
+
+
+def test_notification_events_filter(world: World) -> None:
+    spec = same_region_spec()
+    spec["notification"] = {"snsTopicArn": world.topic_arn, "events": ["Failed"]}
+    status, _ = world.run(spec)
+    assert status["phase"] == "Completed"
+    assert world.sns_messages() == []
+    step = next(s for s in status["steps"] if s["name"] == "sns-notification")
+    assert step["state"] == "Skipped"
+
+
+@pytest.mark.parametrize("master_ok", [True, False], ids=["completed", "failed"])
+def test_no_secret_reaches_any_record(
+    world: World, postgres: PostgresSandbox, caplog: pytest.LogCaptureFixture, master_ok: bool
+) -> None:
+    postgres.set_master_password(MASTER)
+    world.env.update(
+        AURORA_RESTORE_DB_ENDPOINT_OVERRIDE=f"{postgres.host}:{postgres.port}",
+        AURORA_RESTORE_DB_SSLMODE="disable",
+    )
+    sm = world.client("secretsmanager", SOURCE)
+    sm.create_secret(
+        Name="reporting", SecretString=json.dumps({"username": "reporting", "password": REPORTING})
+    )
+    world.kube.secrets.update(
+        {
+            "staging-master": {"password": MASTER if master_ok else MASTER + "-wrong"},
+            "app-db": {"password": APP},
+        }
+    )
+    world.kube.config_maps["mask-pii"] = {"mask.sql": "SELECT 1;"}
+    spec = db_spec()
+    spec["users"][1] = {
+        "name": "reporting",
+        "passwordSecretsManagerSecretId": "reporting",
+        "privileges": "readonly",
+    }
+    spec["notification"] = {"snsTopicArn": world.topic_arn}
+    # The operator's own logging setup, at its most verbose.
+    setup("DEBUG", "json")
+    caplog.set_level(logging.DEBUG)
+    status, ticks = world.run(spec)
+    assert status["phase"] == ("Completed" if master_ok else "Failed"), status.get("error")
+
+    state = world.client("dynamodb").get_item(
+        TableName="aurora-restore-state", Key={"operation_id": {"S": status["operationId"]}}
+    )["Item"]
+    everything = "\n".join(
+        [
+            json.dumps(status),
+            json.dumps([[e.__dict__ for e in t.events] for t in ticks]),
+            json.dumps(world.audit(status["operationId"]), default=str),
+            json.dumps(state),
+            json.dumps(world.sns_messages()),
+            caplog.text,
+        ]
+    )
+    for sentinel in ("S3ntinel",):
+        assert sentinel not in everything
+    assert "reporting" in everything  # the check looks at real content
