@@ -102,10 +102,14 @@ def validate_source_snapshot_id(value: str) -> str:
     """A source snapshot: a manual name, an automated ``rds:`` name, or a snapshot ARN."""
     arn = SNAPSHOT_ARN.fullmatch(value)
     if arn:
-        # The name inside an ARN follows the same rules as a bare name; it is kept as given
-        # because ARNs are compared verbatim by AWS.
-        validate_source_snapshot_id(arn["id"])
+        # The name inside an ARN follows the same rules as a bare name (and is not itself an
+        # ARN); it is kept as given because ARNs are compared verbatim by AWS.
+        _source_snapshot_name(arn["id"])
         return value
+    return _source_snapshot_name(value)
+
+
+def _source_snapshot_name(value: str) -> str:
     if value.startswith("rds:"):
         if AUTOMATED_SNAPSHOT.fullmatch(value):
             return value

@@ -131,6 +131,8 @@ def test_source_snapshot_forms_valid(value: str) -> None:
         ("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:", "1-255"),
         ("arn:aws:rds:us-east-1:12345:cluster-snapshot:prod", "1-255"),
         ("arn:aws:rds:us-east-1:123456789012:cluster-snapshot:x y", "1-255"),
+        # An ARN inside an ARN is not a snapshot name.
+        (2 * "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:" + "x", "1-255"),
     ],
 )
 def test_source_snapshot_forms_invalid(value: str, message: str) -> None:

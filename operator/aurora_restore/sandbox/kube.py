@@ -1457,7 +1457,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                     break
                 await self._write_event(response, resource, event, as_table)
             await response.write_eof()
-        except (ConnectionError, RuntimeError):
+        except ConnectionError:
             pass  # the client went away
         finally:
             self._watchers[resource].discard(watcher)

@@ -1,0 +1,244 @@
+"""kopf handlers for AuroraRestoreSchedule: one daemon per schedule applies ``schedule.plan``.
+
+Each look lists the schedule's runs, asks the core what to do, does it (deletions first,
+then the creation, then the status patch) and sleeps until the next cron time, at most
+60 s. A daemon rather than a timer, because the useful interval varies (until the next
+cron time, a few seconds while a Replace waits) and a daemon can be woken early: by a
+spec change, and by a run changing phase or disappearing, so that a finished run is
+reported and a blocked run starts without waiting for the next poll.
+
+Importing this module registers the handlers; the operator's startup settings are those
+of ``handlers.startup`` (the schedules share its finalizer and annotation storage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from .. import GROUP, VERSION
+from .. import schedule as core
+from . import handlers
+
+PLURAL = core.PLURAL
+MAX_SLEEP_SECONDS = 60.0
+MIN_SLEEP_SECONDS = 0.5
+RETRY_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
+
+# Per schedule uid: set to wake its daemon before its sleep ends.
+_WAKEUPS: dict[str, asyncio.Event] = {}
+# Per child uid: (phase, deleting) last seen, so that only real changes wake the schedule
+# (a running restore patches its status every few seconds).
+_SEEN: dict[str, tuple[Any, bool]] = {}
+
+
+def clock() -> dt.datetime:
+    """The time the schedules run on; tests replace it."""
+    return dt.datetime.now(dt.UTC)
+
+
+class ScheduleKube:
+    """The blocking Kubernetes calls of one schedule's namespace (run them in a thread)."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        from kubernetes import client
+
+        self.api = client.CustomObjectsApi(api_client)
+        self.namespace = namespace
+
+    def list_children(self, schedule: str) -> list[dict[str, Any]]:
+        found = self.api.list_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            core.CHILD_PLURAL,
+            label_selector=f"{core.SCHEDULE_LABEL}={schedule}",
+        )
+        return list(found.get("items") or [])
+
+    def create_child(self, body: dict[str, Any]) -> None:
+        self.api.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, core.CHILD_PLURAL, body
+        )
+
+    def delete_child(self, name: str) -> bool:
+        """Delete a run; False when it is already gone."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            # Background: the run's own finalizer (its deletionPolicy) still runs first.
+            self.api.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                core.CHILD_PLURAL,
+                name,
+                propagation_policy="Background",
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def patch_status(self, name: str, patch: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, self.namespace, PLURAL, name, {"status": patch}
+        )
+
+
+@dataclass
+class Applied:
+    """What one look did: the status now stored, events to post, when to look again."""
+
+    status: dict[str, Any]
+    events: list[core.Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def _api_reason(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None)
+    return f"{status} {reason}" if status else f"{type(exc).__name__}: {exc}"
+
+
+def reconcile(kube: ScheduleKube, schedule: core.ScheduleObject, now: dt.datetime) -> Applied:
+    """One look at a schedule: list its runs, plan, apply. Blocking."""
+    children = core.children_of(kube.list_children(schedule.name), schedule.uid)
+    plan = core.plan(schedule, children, now)
+    events = list(plan.events)
+    requeue = plan.requeue_after
+    for deletion in plan.delete:
+        try:
+            if kube.delete_child(deletion.name):
+                events.append(deletion.event)
+        except Exception as exc:
+            # The next look plans the same deletion again.
+            events.append(
+                core.Event(
+                    "Warning",
+                    "DeleteFailed",
+                    f"Could not delete {deletion.name}: {_api_reason(exc)}",
+                )
+            )
+            requeue = min(requeue or RETRY_SECONDS, RETRY_SECONDS)
+    if plan.create is not None:
+        try:
+            kube.create_child(plan.create.body)
+        except Exception as exc:
+            # Without the run, the status must not claim it: keep the old one, try again.
+            # A 409 is an AuroraRestore of that name that is not this schedule's run.
+            clash = getattr(exc, "status", None) == 409
+            why = "an AuroraRestore of that name already exists" if clash else _api_reason(exc)
+            events.append(
+                core.Event("Warning", "CreateFailed", f"Could not create {plan.create.name}: {why}")
+            )
+            return Applied(
+                dict(schedule.status), events, MAX_SLEEP_SECONDS if clash else RETRY_SECONDS
+            )
+        events.append(plan.create.event)
+    status = dict(schedule.status)
+    patch = plan.status_patch(status)
+    if patch:
+        try:
+            kube.patch_status(schedule.name, patch)
+            status = plan.status
+        except Exception as exc:
+            # A lost write is safe: the next look adopts a run it created from its
+            # annotation instead of creating it again.
+            log.warning("status patch of schedule %s failed: %s", schedule.name, exc)
+            requeue = min(requeue or RETRY_SECONDS, RETRY_SECONDS)
+    return Applied(status, events, requeue)
+
+
+def _sleep_seconds(requeue: float | None) -> float:
+    if requeue is None:
+        return MAX_SLEEP_SECONDS
+    return max(MIN_SLEEP_SECONDS, min(MAX_SLEEP_SECONDS, requeue))
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    wake.clear()
+    waiter = asyncio.ensure_future(wake.wait())
+    stopper = asyncio.ensure_future(stopped.wait(seconds))
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        stopper.cancel()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def schedule_daemon(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    uid: str,
+    logger: logging.Logger,
+    **_: Any,
+) -> None:
+    rt = handlers._rt()
+    wake = _WAKEUPS.setdefault(uid, asyncio.Event())
+    kube = ScheduleKube(rt.api_client, namespace)
+    # Our last write is the truth: the body kopf hands over may lag behind it.
+    status: dict[str, Any] = dict(body.get("status") or {})
+    try:
+        while not stopped:
+            rt.heartbeat.beat()
+            schedule = core.ScheduleObject.from_body(body, status)
+            try:
+                applied = await asyncio.to_thread(reconcile, kube, schedule, clock())
+            except Exception as exc:  # listing failed, or a bug: keep the daemon alive
+                logger.exception("schedule %s/%s: look failed", namespace, name)
+                kopf.warn(body, reason="InternalError", message=f"{type(exc).__name__}: {exc}")
+                await _sleep(stopped, wake, RETRY_SECONDS)
+                continue
+            status = applied.status
+            for event in applied.events:
+                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+                logger.log(
+                    logging.WARNING if event.type == "Warning" else logging.INFO,
+                    event.message,
+                    extra={"resource": f"{namespace}/{name}", "step": event.reason},
+                )
+            await _sleep(stopped, wake, _sleep_seconds(applied.requeue_after))
+    finally:
+        _WAKEUPS.pop(uid, None)
+
+
+def _wake(uid: str | None) -> None:
+    event = _WAKEUPS.get(uid or "")
+    if event is not None:
+        event.set()
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def wake_on_spec_change(uid: str, **_: Any) -> None:
+    _wake(uid)
+
+
+@kopf.on.event(GROUP, VERSION, core.CHILD_PLURAL, labels={core.SCHEDULE_LABEL: kopf.PRESENT})
+async def wake_on_run_change(event: Mapping[str, Any], body: kopf.Body, uid: str, **_: Any) -> None:
+    """A run started, finished, is being deleted or is gone: its schedule looks again."""
+    seen: tuple[Any, bool] = (
+        (body.get("status") or {}).get("phase"),
+        bool(body.get("metadata", {}).get("deletionTimestamp")),
+    )
+    if event.get("type") == "DELETED":
+        _SEEN.pop(uid, None)
+    elif _SEEN.get(uid) == seen:
+        return
+    else:
+        _SEEN[uid] = seen
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == core.KIND and ref.get("controller"):
+            _wake(ref.get("uid"))
