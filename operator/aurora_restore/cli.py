@@ -118,12 +118,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     while True:
         tick = driver.tick(Resource(name, namespace, uid, 1, doc["spec"], status), kube)
         status = tick.status.to_dict()
+        if tick.requeue_after is None:
+            break
         line = _progress_line(status)
         if line != last_line and args.output != "json":
             print(line, flush=True)
         last_line = line
-        if tick.requeue_after is None:
-            break
         time.sleep(max(tick.requeue_after, 0.2))
     assert status is not None
     status.pop("runSpec", None)

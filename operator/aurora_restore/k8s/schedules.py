@@ -226,19 +226,32 @@ async def wake_on_spec_change(uid: str, **_: Any) -> None:
     _wake(uid)
 
 
-@kopf.on.event(GROUP, VERSION, core.CHILD_PLURAL, labels={core.SCHEDULE_LABEL: kopf.PRESENT})
+def _run_state(body: Mapping[str, Any]) -> tuple[Any, bool]:
+    return (
+        (body.get("status") or {}).get("phase"),
+        bool((body.get("metadata") or {}).get("deletionTimestamp")),
+    )
+
+
+def _run_changed(event: Mapping[str, Any], body: Mapping[str, Any], uid: str, **_: Any) -> bool:
+    # A filter, so that the many status patches of a running restore do not even call (and
+    # log) the handler below: only a new phase, a deletion or a disappearance does.
+    return event.get("type") == "DELETED" or _SEEN.get(uid) != _run_state(body)
+
+
+@kopf.on.event(
+    GROUP,
+    VERSION,
+    core.CHILD_PLURAL,
+    labels={core.SCHEDULE_LABEL: kopf.PRESENT},
+    when=_run_changed,
+)
 async def wake_on_run_change(event: Mapping[str, Any], body: kopf.Body, uid: str, **_: Any) -> None:
     """A run started, finished, is being deleted or is gone: its schedule looks again."""
-    seen: tuple[Any, bool] = (
-        (body.get("status") or {}).get("phase"),
-        bool(body.get("metadata", {}).get("deletionTimestamp")),
-    )
     if event.get("type") == "DELETED":
         _SEEN.pop(uid, None)
-    elif _SEEN.get(uid) == seen:
-        return
     else:
-        _SEEN[uid] = seen
-    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        _SEEN[uid] = _run_state(body)
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("kind") == core.KIND and ref.get("controller"):
             _wake(ref.get("uid"))
