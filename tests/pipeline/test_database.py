@@ -35,7 +35,8 @@ def db_spec(**extra: object) -> dict:
         sql=[
             {"configMapRef": {"name": "mask-pii", "key": "mask.sql"}, "database": "app"},
             {
-                "inline": "CREATE TABLE IF NOT EXISTS public.restored_marker (at timestamptz DEFAULT now());"
+                "inline": "CREATE TABLE IF NOT EXISTS public.restored_marker"
+                " (at timestamptz DEFAULT now());"
                 "INSERT INTO public.restored_marker DEFAULT VALUES;",
                 "database": "app",
             },
