@@ -5,32 +5,20 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ...spec import MasterPassword, User
+from ...spec import SecretKeyRef
 from ..context import Context, StepResult
 from ..ports import DbEndpoint, DbUserSpec
 
 NAME = "setup-db-users"
 
 
-def _master_password(ctx: Context, source: MasterPassword) -> str:
-    if source.secret_ref:
-        value = ctx.ports.secrets.kubernetes_secret(source.secret_ref)
+def _secret(ctx: Context, ref: SecretKeyRef | None, secrets_manager_id: str | None) -> str:
+    """A password from a Kubernetes Secret or Secrets Manager (the spec allows exactly one)."""
+    if ref is not None:
+        value = ctx.ports.secrets.kubernetes_secret(ref)
     else:
-        assert source.secrets_manager_secret_id
-        value = ctx.ports.secrets.secrets_manager(
-            ctx.spec.target.region, source.secrets_manager_secret_id
-        )
-    return ctx.remember_secret(value)
-
-
-def _user_password(ctx: Context, user: User) -> str:
-    if user.password_secret_ref:
-        value = ctx.ports.secrets.kubernetes_secret(user.password_secret_ref)
-    else:
-        assert user.password_secrets_manager_secret_id
-        value = ctx.ports.secrets.secrets_manager(
-            ctx.spec.target.region, user.password_secrets_manager_secret_id
-        )
+        assert secrets_manager_id
+        value = ctx.ports.secrets.secrets_manager(ctx.spec.target.region, secrets_manager_id)
     return ctx.remember_secret(value)
 
 
@@ -40,7 +28,9 @@ def run(ctx: Context) -> StepResult:
         return StepResult.skip("Nothing to configure: no masterPassword, users or SQL")
     cluster = ctx.status.cluster
     assert cluster
-    password = _master_password(ctx, spec.master_password)
+    password = _secret(
+        ctx, spec.master_password.secret_ref, spec.master_password.secrets_manager_secret_id
+    )
     if not cluster.master_password_reset:
         # The restored cluster keeps the source's master password until this reset.
         ctx.ports.rds.set_master_password(cluster.region, cluster.identifier, password)
@@ -59,7 +49,12 @@ def run(ctx: Context) -> StepResult:
     master = DbEndpoint(host, port, cluster.master_username or "postgres", password)
     ctx.ports.database.check_master(master)
     users = [
-        DbUserSpec(u.name, _user_password(ctx, u), u.privileges, tuple(u.databases))
+        DbUserSpec(
+            u.name,
+            _secret(ctx, u.password_secret_ref, u.password_secrets_manager_secret_id),
+            u.privileges,
+            tuple(u.databases),
+        )
         for u in spec.users
     ]
     summary = ctx.ports.database.setup_users(master, users) if users else []
