@@ -9,11 +9,11 @@ demo:
 	.venv/bin/aurora-restore demo
 
 lint: setup
-	.venv/bin/ruff check operator tests bench
+	.venv/bin/ruff check operator tests scripts $(wildcard bench)
 	.venv/bin/ruff format --check operator
 
 test: setup
-	.venv/bin/ruff check operator tests bench
+	.venv/bin/ruff check operator tests scripts $(wildcard bench)
 	.venv/bin/ruff format --check operator
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 

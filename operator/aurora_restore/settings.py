@@ -8,7 +8,14 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,     ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from .spec import SNS_TOPIC_ARN, parse_duration
 
@@ -19,6 +26,22 @@ def _seconds(value: str) -> str:
     if parse_duration(value).total_seconds() <= 0:
         raise ValueError(f"must be a positive duration such as 30s or 2m (got {value!r})")
     return value
+
+
+def _fine_seconds(value: object) -> object:
+    """Sub-second settings: ``0.5``, ``500ms`` or ``2s``."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if text.endswith("ms"):
+                return float(text[:-2]) / 1000
+            return float(text[:-1] if text.endswith("s") else text)
+        except ValueError:
+            raise ValueError(f"must be seconds such as 0.5, 500ms or 2s (got {value!r})") from None
+    return value
+
+
+FineSeconds = Annotated[float, BeforeValidator(_fine_seconds), Field(ge=0)]
 
 
 class Settings(BaseModel):
@@ -32,6 +55,21 @@ class Settings(BaseModel):
     poll_interval: Annotated[str, AfterValidator(_seconds)] = "30s"
     # Never poll AWS faster than this, even right after starting an operation.
     poll_floor: Annotated[str, AfterValidator(_seconds)] = "2s"
+    # While AWS works, look again after this fraction of the time already waited in the step
+    # (a copy reporting progress: when it should be done), between POLL_FLOOR and
+    # POLL_INTERVAL. 0 looks again at POLL_FLOOR every time.
+    poll_backoff: float = Field(0.25, ge=0, le=10)
+    # Status checks of all restores in a region share one Describe per kind (filters with
+    # lists of identifiers) and a short-lived cache; off means one Describe per check.
+    aws_batching: bool = True
+    # How long a batched answer is reused; unset means half of POLL_FLOOR.
+    aws_cache_ttl: FineSeconds | None = None
+    # How long the first check waits for others to join its Describe.
+    aws_batch_window: FineSeconds = 0.02
+    # Client-side budget for RDS calls, per region: calls per second (0: no limit) and burst.
+    # A Throttling answer halves the rate (and widens the cache), which then recovers.
+    aws_rate_limit: float = Field(20.0, ge=0)
+    aws_rate_burst: int = Field(40, ge=1)
     replace_allowed: tuple[str, ...] = ()
     ssm_path: str | None = None
     metrics_port: int = Field(8080, ge=0, le=65535)
@@ -87,6 +125,12 @@ class Settings(BaseModel):
     @property
     def poll_floor_seconds(self) -> float:
         return parse_duration(self.poll_floor).total_seconds()
+
+    @property
+    def cache_ttl_seconds(self) -> float:
+        if self.aws_cache_ttl is not None:
+            return self.aws_cache_ttl
+        return min(self.poll_floor_seconds, self.poll_seconds) / 2
 
 
 class SettingsError(ValueError):

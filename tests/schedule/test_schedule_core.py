@@ -7,7 +7,7 @@ import datetime as dt
 import zoneinfo
 
 import pytest
-from conftest import UID, Clock, template, utc
+from schedule_support import UID, Clock, template, utc
 
 from aurora_restore import schedule as core
 from aurora_restore.k8s import handlers

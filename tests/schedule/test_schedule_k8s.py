@@ -12,7 +12,7 @@ from typing import Any
 
 import kubernetes
 import pytest
-from conftest import template
+from schedule_support import template
 
 from aurora_restore import schedule as core
 from aurora_restore.k8s.schedules import ScheduleKube, reconcile

@@ -96,7 +96,6 @@ class StackOptions:
     master_password: str | None = None
     """The throwaway PostgreSQL's superuser password: the restore resets the master password
     to its Secret's value, and then connects with it, so the two must agree."""
-    keep_workdir: bool = False
 
 
 class OperatorProcess:
@@ -287,7 +286,9 @@ class Stack:
         )
         if self.postgres is not None:
             # Every restored cluster's endpoint is reached at the throwaway PostgreSQL.
-            env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = f"{self.postgres.host}:{self.postgres.port}"
+            env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = (
+                f"{self.postgres.host}:{self.postgres.port}"
+            )
         return env
 
     def _start_operator(self) -> None:
@@ -309,8 +310,7 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
-        if not self.options.keep_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def api_client(self) -> Any:
         """An official Kubernetes client for the emulator, as kubectl would reach it."""

@@ -1,0 +1,260 @@
+"""Batched status checks: one Describe per region and kind, shared by all restores.
+
+Every restore waiting on AWS asks about its own objects (its snapshot copy, its cluster, its
+instances), one identifier at a time. A :class:`Describer` (one per region and kind) answers
+them all from one ``Describe*`` call with a filter listing the identifiers:
+
+- **Single flight.** The first caller whose answer is not in the cache becomes the leader:
+  it waits a short window for others to join, then describes every identifier asked about
+  recently (not only its own), so the answer serves the restores that will ask next too.
+  Callers that arrive while that Describe is in flight, and whose identifier it covers, wait
+  for it; the others join the next one. At most one Describe per kind and region is in
+  flight.
+- **Short-lived cache.** An answer (including "absent") is reused for ``ttl`` seconds, a
+  fraction of the poll floor, so N restores polling in one tick cost one Describe, not N.
+- **Invalidation.** A mutating call on an identifier (copy, restore, create, delete, modify,
+  tag) drops its cached answer and discards it from any Describe that started before the
+  mutation, so the next check always asks AWS again and never sees a stale "absent".
+- **Wake-ups.** When a Describe shows that an object changed status (``copying`` to
+  ``available``, present to gone), the restores that asked about it are told through the
+  callback they registered in :data:`WATCHER`; the operator wakes their daemons, so a restore
+  can sleep long and still move on within a poll floor of AWS finishing, as long as any
+  restore in the region is polling.
+
+The fetch function does the AWS side (filters, chunks, pagination); this module only
+decides who calls it and when.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Set (per asyncio task or thread) by whoever drives a restore; called from a worker thread
+# when an object that this restore asked about changes status. Must be thread-safe.
+WATCHER: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "aurora_restore_watcher", default=None
+)
+
+# Fetch the given identifiers; answer {identifier.lower(): item} for those that exist.
+Fetch = Callable[[list[str]], Mapping[str, Any]]
+
+_UNKNOWN = object()
+_ABSENT = "<absent>"
+
+
+@dataclass
+class _Entry:
+    item: Any
+    at: float
+
+
+@dataclass
+class _Watch:
+    identifier: str
+    asked: float
+    watchers: set[Callable[[], None]] = field(default_factory=set)
+    status: object = _UNKNOWN
+
+
+@dataclass
+class _Batch:
+    keys: set[str] = field(default_factory=set)
+    seq: int = 0
+    done: bool = False
+    found: Mapping[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+@dataclass
+class DescriberStats:
+    describes: int = 0
+    hits: int = 0
+    misses: int = 0
+    wakeups: int = 0
+
+
+class Describer:
+    """Status checks of one kind (snapshots, clusters or instances) in one region."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        status_of: Callable[[Any], str],
+        ttl: Callable[[], float],
+        window: float = 0.02,
+        watch_for: float = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._fetch = fetch
+        self._status_of = status_of
+        self._ttl = ttl
+        self._window = window
+        self._watch_for = watch_for
+        self._clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._cache: dict[str, _Entry] = {}
+        self._watched: dict[str, _Watch] = {}
+        # The sequence number of the last Describe started when each key was last mutated.
+        self._invalidated: dict[str, int] = {}
+        self._seq = 0
+        self._pending: _Batch | None = None
+        self._inflight: _Batch | None = None
+        self.stats = DescriberStats()
+
+    def get(self, identifier: str) -> Any | None:
+        return self.get_many([identifier]).get(identifier.lower())
+
+    def get_many(self, identifiers: Iterable[str]) -> dict[str, Any]:
+        """{identifier.lower(): item or None}, from the cache or one shared Describe."""
+        keys = {i.lower(): i for i in identifiers}
+        if not keys:
+            return {}
+        watcher = WATCHER.get()
+        answers: dict[str, Any] = {}
+        with self._cond:
+            now = self._clock()
+            for key, identifier in keys.items():
+                watch = self._watched.get(key)
+                if watch is None:
+                    watch = self._watched[key] = _Watch(identifier, now)
+                watch.asked = now
+                if watcher is not None:
+                    watch.watchers.add(watcher)
+            ttl = self._ttl()
+            for key in keys:
+                entry = self._cache.get(key)
+                if entry is not None and 0 <= now - entry.at < ttl:
+                    answers[key] = entry.item
+            missing = set(keys) - set(answers)
+            if not missing:
+                self.stats.hits += 1
+                return answers
+            self.stats.misses += 1
+            # An identifier that the Describe in flight covers, and that nothing mutated
+            # since it started, is answered by it; the rest joins the next Describe.
+            inflight = self._inflight
+            if inflight is not None:
+                covered = {k for k in missing if self._usable(inflight, k)}
+                if covered:
+                    self._wait(inflight)
+                    answers.update(self._answers(inflight, covered))
+                    missing -= covered
+            if missing:
+                batch, leader = self._join(missing)
+                if leader:
+                    changed = self._lead(batch)
+                else:
+                    self._wait(batch)
+                    changed = []
+                answers.update(self._answers(batch, missing))
+            else:
+                changed = []
+        self._notify(changed, watcher)
+        return answers
+
+    def invalidate(self, identifier: str) -> None:
+        """Called after a mutating call on ``identifier``: forget what is known of it."""
+        key = identifier.lower()
+        with self._cond:
+            self._cache.pop(key, None)
+            self._invalidated[key] = self._seq
+
+    def watched(self) -> int:
+        with self._cond:
+            return len(self._watched)
+
+    # -- internals; all run with self._cond held -------------------------------------------
+
+    def _usable(self, batch: _Batch, key: str) -> bool:
+        return key in batch.keys and batch.seq > self._invalidated.get(key, -1)
+
+    def _join(self, keys: set[str]) -> tuple[_Batch, bool]:
+        if self._pending is None:
+            self._pending = _Batch()
+            self._pending.keys |= keys
+            return self._pending, True
+        self._pending.keys |= keys
+        return self._pending, False
+
+    def _wait(self, batch: _Batch) -> None:
+        while not batch.done:
+            self._cond.wait(timeout=5.0)
+
+    @staticmethod
+    def _answers(batch: _Batch, keys: set[str]) -> dict[str, Any]:
+        if batch.error is not None:
+            raise batch.error
+        return {k: batch.found.get(k) for k in keys}
+
+    def _lead(self, batch: _Batch) -> list[_Watch]:
+        while self._inflight is not None:
+            self._wait(self._inflight)
+        if self._window > 0:
+            self._cond.release()
+            try:
+                self._sleep(self._window)
+            finally:
+                self._cond.acquire()
+        self._pending = None
+        self._inflight = batch
+        self._seq += 1
+        batch.seq = self._seq
+        now = self._clock()
+        # Everything asked about recently rides along: those restores will ask next.
+        for key, watch in list(self._watched.items()):
+            if now - watch.asked < self._watch_for or key in batch.keys:
+                batch.keys.add(key)
+            else:
+                del self._watched[key]
+                self._cache.pop(key, None)
+                self._invalidated.pop(key, None)
+        identifiers = sorted(self._watched[k].identifier for k in batch.keys)
+        changed: list[_Watch] = []
+        self._cond.release()
+        try:
+            found = {k.lower(): v for k, v in self._fetch(identifiers).items()}
+        except BaseException as exc:  # every waiter gets the same error
+            found = {}
+            batch.error = exc
+        finally:
+            self._cond.acquire()
+        try:
+            self.stats.describes += 1
+            batch.found = found
+            if batch.error is None:
+                now = self._clock()
+                for key in batch.keys:
+                    if batch.seq <= self._invalidated.get(key, -1):
+                        continue  # mutated while this Describe ran: its answer may be stale
+                    item = found.get(key)
+                    self._cache[key] = _Entry(item, now)
+                    watch = self._watched.get(key)
+                    if watch is None:
+                        continue
+                    status = self._status_of(item) if item is not None else _ABSENT
+                    if watch.status is not _UNKNOWN and watch.status != status:
+                        changed.append(watch)
+                    watch.status = status
+        finally:
+            batch.done = True
+            self._inflight = None
+            self._cond.notify_all()
+        return changed
+
+    def _notify(self, changed: list[_Watch], own: Callable[[], None] | None) -> None:
+        for watch in changed:
+            for watcher in list(watch.watchers):
+                if watcher is own:
+                    continue
+                self.stats.wakeups += 1
+                try:
+                    watcher()
+                except Exception:  # a watcher of a finished restore may be gone
+                    watch.watchers.discard(watcher)
