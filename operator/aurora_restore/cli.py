@@ -146,7 +146,10 @@ def cmd_operator(args: argparse.Namespace) -> int:
     import kopf
 
     from .driver import Driver
-    from .k8s import handlers
+    from .k8s import (
+        handlers,
+        schedules,  # noqa: F401  (importing registers the schedule handlers)
+    )
     from .logs import setup
     from .pipeline.errors import PortError
 

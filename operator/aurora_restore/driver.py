@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from .aws.clients import Clients
 from .aws.network import NetworkAdapter
 from .aws.notify import SnsNotifier
-from .aws.rds import RdsAdapter
+from .aws.rds import RdsAdapter, RdsTuning
 from .aws.records import Records
 from .aws.secrets import SecretsManagerReader
 from .db.port import PostgresDatabase
@@ -114,7 +114,9 @@ class Driver:
     ) -> None:
         self.settings = settings
         self.clients = clients or Clients()
-        self.rds = RdsAdapter(self.clients)
+        self.rds = RdsAdapter(
+            self.clients, RdsTuning.from_settings(settings), lambda: self.clock().timestamp()
+        )
         self.network = NetworkAdapter(self.clients)
         self.notifier = SnsNotifier(self.clients)
         self.secrets_manager = SecretsManagerReader(self.clients)
@@ -134,6 +136,7 @@ class Driver:
             default_topic_arn=settings.sns_topic_arn,
             poll_interval=settings.poll_seconds,
             poll_floor=settings.poll_floor_seconds,
+            poll_backoff=settings.poll_backoff,
             max_retries=settings.max_retries,
             history_limit=settings.history_limit,
         )

@@ -11,7 +11,8 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,     ConfigDict,
+    BeforeValidator,
+    ConfigDict,
     Field,
     ValidationError,
     field_validator,

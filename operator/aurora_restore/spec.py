@@ -686,6 +686,19 @@ def _sentence(err: Any) -> str:
     return msg[0].lower() + msg[1:] if msg else kind
 
 
+# Problems end up in the status, events and records: a huge or hostile value that some
+# messages quote must not make them huge too (the CRD bounds lengths, but not every client
+# goes through the API server's validation).
+MAX_PROBLEM_CHARS = 300
+MAX_PROBLEMS = 20
+
+
+def _clip(problem: str) -> str:
+    if len(problem) <= MAX_PROBLEM_CHARS:
+        return problem
+    return problem[: MAX_PROBLEM_CHARS - 3] + "..."
+
+
 def validate_spec(document: Any) -> AuroraRestoreSpec:
     """Parse a spec mapping; every problem names its field and what is allowed."""
     if not isinstance(document, dict):
@@ -693,7 +706,11 @@ def validate_spec(document: Any) -> AuroraRestoreSpec:
     try:
         return AuroraRestoreSpec.model_validate(document)
     except ValidationError as exc:
-        problems = [f"{_field_path(err['loc'])}: {_sentence(err)}" for err in exc.errors()]
+        problems = [_clip(f"{_field_path(err['loc'])}: {_sentence(err)}") for err in exc.errors()]
+        if len(problems) > MAX_PROBLEMS:
+            problems = problems[:MAX_PROBLEMS] + [
+                f"... and {len(problems) - MAX_PROBLEMS} more problems"
+            ]
         raise SpecError(problems) from None
 
 

@@ -108,11 +108,15 @@ class Describer:
         self._inflight: _Batch | None = None
         self.stats = DescriberStats()
 
-    def get(self, identifier: str) -> Any | None:
-        return self.get_many([identifier]).get(identifier.lower())
+    def get(self, identifier: str, fresh: bool = False) -> Any | None:
+        return self.get_many([identifier], fresh).get(identifier.lower())
 
-    def get_many(self, identifiers: Iterable[str]) -> dict[str, Any]:
-        """{identifier.lower(): item or None}, from the cache or one shared Describe."""
+    def get_many(self, identifiers: Iterable[str], fresh: bool = False) -> dict[str, Any]:
+        """{identifier.lower(): item or None}, from the cache or one shared Describe.
+
+        ``fresh`` answers come from a Describe that starts after this call (still shared
+        with concurrent callers): for the check that comes right before a mutating call.
+        """
         keys = {i.lower(): i for i in identifiers}
         if not keys:
             return {}
@@ -128,7 +132,7 @@ class Describer:
                 if watcher is not None:
                     watch.watchers.add(watcher)
             ttl = self._ttl()
-            for key in keys:
+            for key in () if fresh else keys:
                 entry = self._cache.get(key)
                 if entry is not None and 0 <= now - entry.at < ttl:
                     answers[key] = entry.item
@@ -140,7 +144,7 @@ class Describer:
             # An identifier that the Describe in flight covers, and that nothing mutated
             # since it started, is answered by it; the rest joins the next Describe.
             inflight = self._inflight
-            if inflight is not None:
+            if inflight is not None and not fresh:
                 covered = {k for k in missing if self._usable(inflight, k)}
                 if covered:
                     self._wait(inflight)

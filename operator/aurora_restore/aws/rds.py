@@ -1,12 +1,25 @@
-"""The RDS port on boto3: snapshots, clusters, instances and subnet groups."""
+"""The RDS port on boto3: snapshots, clusters, instances and subnet groups.
+
+Status checks (``get_snapshot``, ``get_cluster``, ``get_instances``) go through one
+:class:`~aurora_restore.aws.batching.Describer` per region and kind, so that all restores
+waiting in a region share one ``Describe*`` call with a filter of identifiers (see
+``batching.py``); mutating calls invalidate what is cached of their identifier. Every RDS
+call takes a token from the region's budget (``ratelimit.py``) first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from ..pipeline.context import CACHED_READS
 from ..pipeline.ports import Cluster, Instance, RestoreRequest, Snapshot
-from .clients import Clients
+from .batching import Describer
+from .clients import THROTTLING, Clients
+from .ratelimit import RegionLimits
 
 NOT_FOUND = frozenset(
     {
@@ -19,6 +32,60 @@ NOT_FOUND = frozenset(
 )
 # AWS's filter values limit; describes are chunked to it.
 FILTER_LIMIT = 100
+# Records per page of a Describe (AWS's maximum).
+PAGE_SIZE = 100
+
+SNAPSHOTS, CLUSTERS, INSTANCES = "snapshots", "clusters", "instances"
+# kind: (operation, filter name, list key, identifier key, status key)
+KINDS: dict[str, tuple[str, str, str, str, str]] = {
+    SNAPSHOTS: (
+        "DescribeDBClusterSnapshots",
+        "db-cluster-snapshot-id",
+        "DBClusterSnapshots",
+        "DBClusterSnapshotIdentifier",
+        "Status",
+    ),
+    CLUSTERS: (
+        "DescribeDBClusters",
+        "db-cluster-id",
+        "DBClusters",
+        "DBClusterIdentifier",
+        "Status",
+    ),
+    INSTANCES: (
+        "DescribeDBInstances",
+        "db-instance-id",
+        "DBInstances",
+        "DBInstanceIdentifier",
+        "DBInstanceStatus",
+    ),
+}
+# Filter errors that mean "this endpoint does not know the filter": describe one by one.
+UNSUPPORTED_FILTER = frozenset({"InvalidParameterValue", "InvalidParameterCombination"})
+
+
+@dataclass(frozen=True)
+class RdsTuning:
+    """How status checks are shared and paced (from the operator settings)."""
+
+    batching: bool = True
+    cache_ttl: float = 1.0
+    batch_window: float = 0.02
+    # Identifiers asked about within this many seconds ride along in every Describe.
+    watch_for: float = 120.0
+    rate_limit: float = 0.0
+    rate_burst: int = 40
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RdsTuning:
+        return cls(
+            batching=settings.aws_batching,
+            cache_ttl=settings.cache_ttl_seconds,
+            batch_window=settings.aws_batch_window,
+            watch_for=2 * settings.poll_seconds + 10,
+            rate_limit=settings.aws_rate_limit,
+            rate_burst=settings.aws_rate_burst,
+        )
 
 
 def _tags(items: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
@@ -65,12 +132,154 @@ def _cluster(item: Mapping[str, Any], region: str) -> Cluster:
     )
 
 
+def _arn_target(arn: str) -> tuple[str, str] | None:
+    """(kind, identifier) of an RDS ARN, e.g. ``arn:aws:rds:r:a:cluster:id``."""
+    parts = arn.split(":")
+    if len(parts) < 7:
+        return None
+    kind = {"cluster-snapshot": SNAPSHOTS, "cluster": CLUSTERS, "db": INSTANCES}.get(parts[5])
+    return (kind, ":".join(parts[6:])) if kind else None
+
+
+def _instance(item: Mapping[str, Any]) -> Instance:
+    return Instance(
+        identifier=item["DBInstanceIdentifier"],
+        cluster_identifier=item.get("DBClusterIdentifier"),
+        status=item.get("DBInstanceStatus", "unknown"),
+    )
+
+
 class RdsAdapter:
-    def __init__(self, clients: Clients) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        tuning: RdsTuning | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clients = clients
+        self.tuning = tuning or RdsTuning()
+        # The cache's clock (a test may pass a fake one); the rate limit always paces real
+        # calls in real time.
+        self.clock = clock
+        self.limits = RegionLimits(self.tuning.rate_limit, self.tuning.rate_burst)
+        self._describers: dict[tuple[str, str], Describer] = {}
+        self._unfiltered: set[tuple[str, str]] = set()
+        self._hooked: set[str] = set()
+        self._lock = threading.Lock()
 
     def _call(self, region: str, operation: str, **params: Any) -> dict[str, Any]:
-        return self.clients.call("rds", region, operation, **params)
+        from ..pipeline.errors import PortError
+
+        self._hook_throttling(region)
+        self.limits.acquire(region)
+        try:
+            return self.clients.call("rds", region, operation, **params)
+        except PortError as err:
+            if err.code in THROTTLING:
+                self.limits.throttled(region)
+            raise
+
+    def _hook_throttling(self, region: str) -> None:
+        """Count throttling answers that botocore retried by itself, too."""
+        if region in self._hooked:
+            return
+        with self._lock:
+            if region in self._hooked:
+                return
+            self._hooked.add(region)
+        limits = self.limits
+
+        def on_retry(response: Any = None, **_: Any) -> None:
+            if not response:
+                return
+            code = (response[1] or {}).get("Error", {}).get("Code")
+            if code in THROTTLING:
+                limits.throttled(region)
+
+        self.clients.client("rds", region).meta.events.register("needs-retry.rds", on_retry)
+
+    # -- batched status checks --------------------------------------------------------------
+
+    def describer(self, region: str, kind: str) -> Describer:
+        key = (region, kind)
+        with self._lock:
+            found = self._describers.get(key)
+            if found is None:
+                status_key = KINDS[kind][4]
+                found = self._describers[key] = Describer(
+                    fetch=lambda ids: self._describe(region, kind, ids),
+                    status_of=lambda item: str(item.get(status_key, "unknown")),
+                    ttl=lambda: self.tuning.cache_ttl * self.limits.slowdown(region),
+                    window=self.tuning.batch_window,
+                    watch_for=self.tuning.watch_for,
+                    clock=self.clock,
+                )
+            return found
+
+    def _describe(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
+        """One filtered Describe per 100 identifiers, every page of it."""
+        from ..pipeline.errors import PortError
+
+        if (region, kind) in self._unfiltered:
+            return self._describe_each(region, kind, identifiers)
+        operation, filter_name, list_key, id_key, _ = KINDS[kind]
+        found: dict[str, Any] = {}
+        for start in range(0, len(identifiers), FILTER_LIMIT):
+            chunk = identifiers[start : start + FILTER_LIMIT]
+            marker: str | None = None
+            while True:
+                params: dict[str, Any] = {
+                    "Filters": [{"Name": filter_name, "Values": chunk}],
+                    "MaxRecords": PAGE_SIZE,
+                }
+                if marker:
+                    params["Marker"] = marker
+                try:
+                    page = self._call(region, operation, **params)
+                except PortError as err:
+                    if err.code not in UNSUPPORTED_FILTER:
+                        raise
+                    # A stand-in without this filter: fall back to one Describe each.
+                    self._unfiltered.add((region, kind))
+                    return self._describe_each(region, kind, identifiers)
+                for item in page.get(list_key) or []:
+                    found[str(item[id_key]).lower()] = item
+                marker = page.get("Marker")
+                if not marker:
+                    break
+        return found
+
+    def _describe_each(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for identifier in identifiers:
+            item = self._describe_one(region, kind, identifier)
+            if item is not None:
+                found[identifier.lower()] = item
+        return found
+
+    def _describe_one(self, region: str, kind: str, identifier: str) -> dict[str, Any] | None:
+        operation, _, list_key, _, _ = KINDS[kind]
+        param = {
+            SNAPSHOTS: "DBClusterSnapshotIdentifier",
+            CLUSTERS: "DBClusterIdentifier",
+            INSTANCES: "DBInstanceIdentifier",
+        }[kind]
+        found = self._maybe(region, operation, **{param: identifier})
+        items = (found or {}).get(list_key) or []
+        return items[0] if items else None
+
+    def _status_check(self, region: str, kind: str, identifier: str) -> dict[str, Any] | None:
+        # ARNs (a shared snapshot) are answered under their plain identifier: ask directly.
+        if self.tuning.batching and not identifier.startswith("arn:"):
+            item: dict[str, Any] | None = self.describer(region, kind).get(
+                identifier, fresh=not CACHED_READS.get()
+            )
+            return item
+        return self._describe_one(region, kind, identifier)
+
+    def _mutated(self, region: str, kind: str, identifier: str | None) -> None:
+        if identifier and self.tuning.batching:
+            self.describer(region, kind).invalidate(identifier)
 
     def _maybe(self, region: str, operation: str, **params: Any) -> dict[str, Any] | None:
         from ..pipeline.errors import PortError
@@ -83,11 +292,8 @@ class RdsAdapter:
             raise
 
     def get_snapshot(self, region: str, identifier: str) -> Snapshot | None:
-        found = self._maybe(
-            region, "DescribeDBClusterSnapshots", DBClusterSnapshotIdentifier=identifier
-        )
-        items = (found or {}).get("DBClusterSnapshots") or []
-        return _snapshot(items[0], region) if items else None
+        item = self._status_check(region, SNAPSHOTS, identifier)
+        return _snapshot(item, region) if item else None
 
     def list_snapshots(
         self, region: str, cluster_identifier: str, snapshot_type: str
@@ -130,17 +336,24 @@ class RdsAdapter:
         }
         if kms_key_id:
             params["KmsKeyId"] = kms_key_id
-        response = self._call(region, "CopyDBClusterSnapshot", **params)
+        try:
+            response = self._call(region, "CopyDBClusterSnapshot", **params)
+        finally:
+            self._mutated(region, SNAPSHOTS, target_identifier)
         return _snapshot(response["DBClusterSnapshot"], region)
 
     def get_cluster(self, region: str, identifier: str) -> Cluster | None:
-        found = self._maybe(region, "DescribeDBClusters", DBClusterIdentifier=identifier)
-        items = (found or {}).get("DBClusters") or []
-        return _cluster(items[0], region) if items else None
+        item = self._status_check(region, CLUSTERS, identifier)
+        return _cluster(item, region) if item else None
 
     def get_instances(self, region: str, identifiers: Sequence[str]) -> list[Instance]:
-        result: list[Instance] = []
         ids = list(identifiers)
+        if self.tuning.batching and ids:
+            items = self.describer(region, INSTANCES).get_many(ids, fresh=not CACHED_READS.get())
+            return [
+                _instance(item) for item in (items.get(i.lower()) for i in ids) if item is not None
+            ]
+        result: list[Instance] = []
         for start in range(0, len(ids), FILTER_LIMIT):
             chunk = ids[start : start + FILTER_LIMIT]
             page = self._call(
@@ -149,18 +362,17 @@ class RdsAdapter:
                 Filters=[{"Name": "db-instance-id", "Values": chunk}],
             )
             result += [
-                Instance(
-                    identifier=i["DBInstanceIdentifier"],
-                    cluster_identifier=i.get("DBClusterIdentifier"),
-                    status=i.get("DBInstanceStatus", "unknown"),
-                )
+                _instance(i)
                 for i in page.get("DBInstances") or []
                 if i["DBInstanceIdentifier"] in chunk
             ]
         return result
 
     def delete_instance(self, region: str, identifier: str) -> None:
-        self._maybe(region, "DeleteDBInstance", DBInstanceIdentifier=identifier)
+        try:
+            self._maybe(region, "DeleteDBInstance", DBInstanceIdentifier=identifier)
+        finally:
+            self._mutated(region, INSTANCES, identifier)
 
     def delete_cluster(
         self, region: str, identifier: str, final_snapshot_identifier: str | None
@@ -170,7 +382,11 @@ class RdsAdapter:
             params["FinalDBSnapshotIdentifier"] = final_snapshot_identifier
         else:
             params["SkipFinalSnapshot"] = True
-        self._maybe(region, "DeleteDBCluster", **params)
+        try:
+            self._maybe(region, "DeleteDBCluster", **params)
+        finally:
+            self._mutated(region, CLUSTERS, identifier)
+            self._mutated(region, SNAPSHOTS, final_snapshot_identifier)
 
     def restore_cluster(self, region: str, request: RestoreRequest) -> Cluster:
         params: dict[str, Any] = {
@@ -189,7 +405,10 @@ class RdsAdapter:
         params.update({k: v for k, v in optional.items() if v})
         if request.vpc_security_group_ids:
             params["VpcSecurityGroupIds"] = list(request.vpc_security_group_ids)
-        response = self._call(region, "RestoreDBClusterFromSnapshot", **params)
+        try:
+            response = self._call(region, "RestoreDBClusterFromSnapshot", **params)
+        finally:
+            self._mutated(region, CLUSTERS, request.cluster_identifier)
         return _cluster(response["DBCluster"], region)
 
     def create_instance(
@@ -201,34 +420,50 @@ class RdsAdapter:
         engine: str,
         tags: Mapping[str, str],
     ) -> Instance:
-        response = self._call(
-            region,
-            "CreateDBInstance",
-            DBInstanceIdentifier=identifier,
-            DBClusterIdentifier=cluster_identifier,
-            DBInstanceClass=instance_class,
-            Engine=engine,
-            Tags=_tag_list(tags),
-        )
+        try:
+            response = self._call(
+                region,
+                "CreateDBInstance",
+                DBInstanceIdentifier=identifier,
+                DBClusterIdentifier=cluster_identifier,
+                DBInstanceClass=instance_class,
+                Engine=engine,
+                Tags=_tag_list(tags),
+            )
+        finally:
+            self._mutated(region, INSTANCES, identifier)
+            # The cluster lists its members.
+            self._mutated(region, CLUSTERS, cluster_identifier)
         item = response["DBInstance"]
         return Instance(
             identifier, item.get("DBClusterIdentifier"), item.get("DBInstanceStatus", "creating")
         )
 
     def set_master_password(self, region: str, cluster_identifier: str, password: str) -> None:
-        self._call(
-            region,
-            "ModifyDBCluster",
-            DBClusterIdentifier=cluster_identifier,
-            MasterUserPassword=password,
-            ApplyImmediately=True,
-        )
+        try:
+            self._call(
+                region,
+                "ModifyDBCluster",
+                DBClusterIdentifier=cluster_identifier,
+                MasterUserPassword=password,
+                ApplyImmediately=True,
+            )
+        finally:
+            self._mutated(region, CLUSTERS, cluster_identifier)
 
     def delete_snapshot(self, region: str, identifier: str) -> None:
-        self._maybe(region, "DeleteDBClusterSnapshot", DBClusterSnapshotIdentifier=identifier)
+        try:
+            self._maybe(region, "DeleteDBClusterSnapshot", DBClusterSnapshotIdentifier=identifier)
+        finally:
+            self._mutated(region, SNAPSHOTS, identifier)
 
     def tag_resource(self, region: str, arn: str, tags: Mapping[str, str]) -> None:
-        self._call(region, "AddTagsToResource", ResourceName=arn, Tags=_tag_list(tags))
+        try:
+            self._call(region, "AddTagsToResource", ResourceName=arn, Tags=_tag_list(tags))
+        finally:
+            target = _arn_target(arn)
+            if target:
+                self._mutated(region, *target)
 
     def ensure_subnet_group(
         self, region: str, name: str, subnet_ids: Sequence[str], tags: Mapping[str, str]

@@ -12,6 +12,7 @@ object's status alone.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import Any
 import kopf
 
 from .. import GROUP, VERSION
+from ..aws import batching
 from ..driver import Driver, Resource
 from ..settings import Settings
 from ..spec import Phase
@@ -157,6 +159,11 @@ async def restore_daemon(
 ) -> None:
     rt = _rt()
     wake = rt.wakeups.setdefault(uid, asyncio.Event())
+    # A batched Describe made for another restore may see this one's AWS objects change:
+    # it wakes this daemon then, from a worker thread (aws/batching.py).
+    batching.WATCHER.set(
+        functools.partial(asyncio.get_running_loop().call_soon_threadsafe, wake.set)
+    )
     status: dict[str, Any] = dict(body.get("status") or {})
     rt.written[uid] = status
     phase_since = asyncio.get_running_loop().time()
@@ -164,6 +171,8 @@ async def restore_daemon(
     kube = KubeObjects(rt.api_client, namespace, owner_reference(body))
     try:
         while not stopped:
+            # Cleared before the tick, not before the sleep: a wake-up during the tick counts.
+            wake.clear()
             rt.heartbeat.beat()
             resource = resource_of(body, status)
             try:
@@ -221,7 +230,6 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: floa
     if seconds <= 0:
         await asyncio.sleep(0)
         return
-    wake.clear()
     waiter = asyncio.ensure_future(wake.wait())
     stopper = asyncio.ensure_future(stopped.wait(seconds))
     try:

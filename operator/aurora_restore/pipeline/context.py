@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import fnmatch
 import hashlib
@@ -11,6 +12,13 @@ from dataclasses import dataclass, field
 from .. import MANAGED_BY_TAG, OPERATION_TAG
 from ..spec import AuroraRestoreSpec, AuroraRestoreStatus
 from .ports import Ports
+
+# True while a status check runs (a step that only waits on AWS): adapters may then answer
+# from a short-lived cache shared by all restores. Every other step, the ones that read
+# before they create or delete, gets answers from AWS made after it asked.
+CACHED_READS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "aurora_restore_cached_reads", default=False
+)
 
 MANAGED_BY_VALUE = "aurora-restore-operator"
 OWNER_TAG = "dbrestore.io/owner"
@@ -26,6 +34,8 @@ class PipelineConfig:
     # How soon to look again while AWS works, and how long to back off on transient errors.
     poll_interval: float = 30.0
     poll_floor: float = 2.0
+    # While AWS works: look again after this fraction of the time waited so far.
+    poll_backoff: float = 0.25
     backoff_base: float = 2.0
     backoff_max: float = 300.0
     max_retries: int = 8
@@ -33,6 +43,16 @@ class PipelineConfig:
 
     def replace_allowed_for(self, cluster_identifier: str) -> bool:
         return any(fnmatch.fnmatchcase(cluster_identifier, p) for p in self.replace_allowed)
+
+    def look_again(self, waited: float, progress: int | None = None) -> float:
+        """When to check again on an AWS operation that has run ``waited`` seconds: soon
+        after it starts, then backing off; when it reports ``progress`` (percent), when it
+        should be done. Never sooner than the floor, never later than the interval."""
+        if progress is not None and 0 < progress < 100:
+            wait = waited * (100 - progress) / progress
+        else:
+            wait = waited * self.poll_backoff
+        return max(self.poll_floor, min(self.poll_interval, wait))
 
 
 @dataclass

@@ -20,16 +20,35 @@ from ..spec import (
     HistoryEntry,
     Phase,
     StepState,
+    StepStatus,
     parse_duration,
     resolve_snapshot_date,
 )
 from .conditions import update_conditions
-from .context import Context, StepResult, iso, parse_iso
+from .context import CACHED_READS, Context, StepResult, iso, parse_iso
 from .errors import PortError, StepFailure
+from .steps import (
+    check_copy_status,
+    check_delete_status,
+    check_restore_status,
+    setup_db_users,
+    snapshot_check,
+)
 from .table import FINAL, PHASE_ORDER, STAGES, Stage
 
 FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
 STEP_ORDER = [s.step for s in STAGES] + [FINAL.step]
+# Steps that wait on AWS: their reads may come from the cache shared by all restores
+# (mutating calls invalidate it). The other steps read fresh before they create or delete.
+STATUS_CHECKS = frozenset(
+    {
+        snapshot_check.NAME,
+        check_copy_status.NAME,
+        check_delete_status.NAME,
+        check_restore_status.NAME,
+        setup_db_users.NAME,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +136,12 @@ def reject(
         StepFailure(ErrorType.ValidationError, message, "InvalidSpec"),
         now,
     )
+    # Nothing more to do for this run: an unparsable spec has no notification settings, and
+    # a Pending notification step would make every later tick parse the bad spec again.
+    final = status.step(FINAL.step)
+    final.state = StepState.Skipped
+    final.finished_at = iso(now)
+    final.message = "The spec is invalid, so no notification is sent"
     update_conditions(status, generation, iso(now))
     return out
 
@@ -199,6 +224,21 @@ def _fail(
 def _backoff(ctx: Context, attempt: int) -> float:
     ceiling = min(ctx.config.backoff_max, ctx.config.backoff_base * 2 ** (attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
+
+
+def _act(ctx: Context, stage: Stage) -> StepResult:
+    cached = CACHED_READS.set(stage.step in STATUS_CHECKS)
+    try:
+        return stage.action(ctx)
+    finally:
+        CACHED_READS.reset(cached)
+
+
+def _look_again(ctx: Context, step: StepStatus) -> float:
+    """Adaptive polling: soon after an AWS operation starts, then less often."""
+    st = ctx.status
+    progress = st.copy_.percent_progress if st.phase is Phase.CopyingSnapshot and st.copy_ else None
+    return ctx.config.look_again(_elapsed(step.started_at, ctx.now), progress)
 
 
 def _finish_step(
@@ -348,7 +388,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
             step.attempts = 1
             out.audit.append(AuditEntry(stage.step, "Started", {}))
         try:
-            result = stage.action(ctx)
+            result = _act(ctx, stage)
         except PortError as err:
             if not err.retryable:
                 _fail(out, st, stage.step, err, now)
@@ -388,7 +428,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
         step.message = result.message
         st.message = result.message
         if not result.done:
-            out.requeue_after = result.wait if result.wait is not None else ctx.config.poll_interval
+            out.requeue_after = result.wait if result.wait is not None else _look_again(ctx, step)
             return
         index = STAGES.index(stage)
         _finish_step(

@@ -15,7 +15,15 @@ the whole process: one moto server per process.
 The server also counts the AWS operations it receives (server-side, so the
 operator can be a separate process) and answers a few ``/_sandbox/...``
 control requests that need moto's in-process objects, e.g. to make a seeded
-snapshot look automated and a few days old, which no AWS API can do.
+snapshot look automated and a few days old, which no AWS API can do, or to put
+a cluster, snapshot or instance into a terminal state such as
+``incompatible-restore``.
+
+Tests that need to act at an exact moment (a crash just before or just after a
+call) register call hooks with :meth:`AwsSandbox.on_call`: a callback run in
+the server thread before moto handles an operation (it may raise
+:class:`DropRequest` so that the call never happens) or after moto handled it
+and before the response is sent. Hooks are in-process only.
 
 moto differences the operator must cope with (not fixed here unless said):
 
@@ -365,6 +373,89 @@ def _edit_cluster_snapshot(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_STATUS_COLLECTIONS = {
+    "cluster": "clusters",
+    "cluster-snapshot": "cluster_snapshots",
+    "instance": "databases",
+}
+
+
+def _set_status(body: dict[str, Any]) -> dict[str, Any]:
+    """Put an RDS object into any status, e.g. ``failed`` or ``incompatible-restore``.
+
+    The status sticks: it replaces the object's in-progress transition.
+    """
+    from moto.rds.models import rds_backends
+
+    account = body.get("account_id", DEFAULT_ACCOUNT_ID)
+    backend = rds_backends[account][body["region"]]
+    collection = getattr(backend, _STATUS_COLLECTIONS[body["kind"]])
+    obj = collection[body["identifier"]]
+    obj.status = body["status"]
+    return {"identifier": body["identifier"], "status": obj.status}
+
+
+class DropRequest(Exception):
+    """Raised by a ``before`` call hook: the request never reaches moto and is not counted;
+    the client gets a 503 (if it is still there to read it)."""
+
+
+# (service, operation, region) of the request a hook is called for.
+CallHook = Callable[[str, str, str], None]
+
+
+class _Hook:
+    def __init__(
+        self, operation: str, before: CallHook | None, after: CallHook | None, times: int | None
+    ) -> None:
+        self.operation = operation
+        self.before = before
+        self.after = after
+        self.remaining = times
+
+
+class _Hooks:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hooks: list[_Hook] = []
+
+    def add(self, hook: _Hook) -> None:
+        with self._lock:
+            self._hooks.append(hook)
+
+    def remove(self, hook: _Hook) -> None:
+        with self._lock:
+            if hook in self._hooks:
+                self._hooks.remove(hook)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hooks.clear()
+
+    def take(self, operation: str) -> list[_Hook]:
+        """The hooks of ``operation`` for one request; each use counts against ``times``."""
+        with self._lock:
+            found = []
+            for hook in list(self._hooks):
+                if hook.operation != operation:
+                    continue
+                found.append(hook)
+                if hook.remaining is not None:
+                    hook.remaining -= 1
+                    if hook.remaining <= 0:
+                        self._hooks.remove(hook)
+            return found
+
+
+def _dropped(start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/xml")])
+    return [
+        b"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
+        b"<Message>request dropped by a sandbox hook</Message></Error>"
+        b"<RequestId>dropped</RequestId></ErrorResponse>"
+    ]
+
+
 class _CallLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -417,9 +508,10 @@ def _operation(environ: dict[str, Any], body: bytes) -> str:
 class _SandboxApp:
     """WSGI middleware: counts AWS operations and serves /_sandbox/ controls."""
 
-    def __init__(self, app: _WSGIApp, calls: _CallLog) -> None:
+    def __init__(self, app: _WSGIApp, calls: _CallLog, hooks: _Hooks | None = None) -> None:
         self._app = app
         self._calls = calls
+        self._hooks = hooks or _Hooks()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -431,10 +523,24 @@ class _SandboxApp:
             body = environ["wsgi.input"].read(length)
             # moto reads the body again, so hand it a fresh stream.
             environ["wsgi.input"] = io.BytesIO(body)
-        if not path.startswith("/moto-api"):
-            service, region = _credential_scope(environ)
-            self._calls.add(service, _operation(environ, body), region)
-        return self._app(environ, start_response)
+        if path.startswith("/moto-api"):
+            return self._app(environ, start_response)
+        service, region = _credential_scope(environ)
+        operation = _operation(environ, body)
+        hooks = self._hooks.take(operation)
+        for hook in hooks:
+            if hook.before is not None:
+                try:
+                    hook.before(service, operation, region)
+                except DropRequest:
+                    return _dropped(start_response)
+        self._calls.add(service, operation, region)
+        # moto handles the request inside this call; the body iterable is already built.
+        result = self._app(environ, start_response)
+        for hook in hooks:
+            if hook.after is not None:
+                hook.after(service, operation, region)
+        return result
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ["PATH_INFO"][len(CONTROL_PREFIX) :].strip("/")
@@ -452,6 +558,8 @@ class _SandboxApp:
                 result = {"settled": _settle(body.get("region"))}
             elif path == "rds/cluster-snapshot" and method == "POST":
                 result = _edit_cluster_snapshot(body)
+            elif path == "rds/status" and method == "POST":
+                result = _set_status(body)
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [b'{"error": "unknown sandbox control"}']
@@ -490,6 +598,7 @@ class AwsSandbox:
         self._thread: threading.Thread | None = None
         self._endpoint_url: str | None = None
         self._calls = _CallLog()
+        self._hooks = _Hooks()
 
     @classmethod
     def attach(cls, endpoint_url: str) -> AwsSandbox:
@@ -515,7 +624,7 @@ class AwsSandbox:
         )
 
         handler = _quiet_handler_class() if self._quiet else MotoRequestHandler
-        app = _SandboxApp(DomainDispatcherApplication(create_backend_app), self._calls)
+        app = _SandboxApp(DomainDispatcherApplication(create_backend_app), self._calls, self._hooks)
         self._server = make_server(
             "127.0.0.1", self._port, app, threaded=True, request_handler=handler
         )
@@ -569,9 +678,10 @@ class AwsSandbox:
             self.set_delay(model, seconds)
 
     def reset(self) -> None:
-        """Forget all AWS data and counted calls; restore the initial delays."""
+        """Forget all AWS data, counted calls and call hooks; restore the initial delays."""
         _request(self.endpoint_url, "POST", "/moto-api/reset")
         self.reset_calls()
+        self.clear_hooks()
         self.set_delays(self.delay_seconds)
 
     def settle(self, region: str | None = None) -> int:
@@ -596,6 +706,39 @@ class AwsSandbox:
             self.endpoint_url, "POST", "/_sandbox/rds/cluster-snapshot", body
         )
         return result
+
+    def set_status(self, region: str, kind: str, identifier: str, status: str) -> None:
+        """Put an RDS object (``kind``: cluster, cluster-snapshot or instance) into
+        ``status`` for good, e.g. ``failed``, ``incompatible-restore`` or
+        ``inaccessible-encryption-credentials``: states no AWS API can cause."""
+        _request(
+            self.endpoint_url,
+            "POST",
+            "/_sandbox/rds/status",
+            {"region": region, "kind": kind, "identifier": identifier, "status": status},
+        )
+
+    def on_call(
+        self,
+        operation: str,
+        before: CallHook | None = None,
+        after: CallHook | None = None,
+        times: int | None = 1,
+    ) -> Callable[[], None]:
+        """Run ``before`` when ``operation`` (e.g. ``CreateDBInstance``) arrives, before moto
+        handles it, and ``after`` once moto has handled it but before the response is sent.
+        Both are called in the server's thread with (service, operation, region); a
+        ``before`` that raises :class:`DropRequest` drops the request (not handled, not
+        counted). ``times`` requests are hooked (None: all). Returns the undo. Only for a
+        server started in this process."""
+        if self._server is None:
+            raise RuntimeError("call hooks need a sandbox started in this process")
+        hook = _Hook(operation, before, after, times)
+        self._hooks.add(hook)
+        return lambda: self._hooks.remove(hook)
+
+    def clear_hooks(self) -> None:
+        self._hooks.clear()
 
     def call_records(self) -> list[tuple[str, str, str]]:
         """Every AWS call the server received: (service, operation, region)."""

@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -103,6 +104,9 @@ class Console:
     def width(self) -> int:
         return shutil.get_terminal_size((100, 24)).columns
 
+    def height(self) -> int:
+        return shutil.get_terminal_size((100, 24)).lines
+
 
 def elapsed_text(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
@@ -138,13 +142,16 @@ def progress_line(status: dict[str, Any], elapsed: float) -> str:
     return "  ".join(parts) + (f"  {message}" if message else "")
 
 
-def _step_time(step: dict[str, Any]) -> str:
-    from ..spec import parse_iso
+def _parse_time(value: str) -> datetime:
+    # RFC 3339 with a "Z", which datetime.fromisoformat reads from Python 3.11 on.
+    return datetime.fromisoformat(value)
 
+
+def _step_time(step: dict[str, Any]) -> str:
     start, end = step.get("startedAt"), step.get("finishedAt")
     if not start:
         return ""
-    seconds = (parse_iso(end) - parse_iso(start)).total_seconds() if end else None
+    seconds = (_parse_time(end) - _parse_time(start)).total_seconds() if end else None
     return f"{seconds:.1f}s" if seconds is not None else "…"
 
 
@@ -159,20 +166,19 @@ def table_lines(console: Console, name: str, status: dict[str, Any], elapsed: fl
     step = current_step(status)
     pct = copy_percent(status)
     phase = status.get("phase") or "Pending"
-    header = [
-        f"{console.style('AuroraRestore', 'bold')} {name}",
-        f"phase {console.state(phase) if phase in _STATE_STYLE else console.style(phase, 'cyan')}",
-        f"step {(step or {}).get('name', '-')}",
-        f"elapsed {elapsed_text(elapsed)}",
-    ]
+    phase_text = console.state(phase) if phase in _STATE_STYLE else console.style(phase, "cyan")
+    # Two short header lines rather than one long one: a line cut at the terminal's edge
+    # would lose the copy percent first.
+    first = f"{console.style('AuroraRestore', 'bold')} {name}    elapsed {elapsed_text(elapsed)}"
+    second = f"phase {phase_text}    step {(step or {}).get('name', '-')}"
     if pct is not None:
-        header.append(f"copy [{_bar(pct)}] {pct}%")
-    lines = ["  ".join(header), ""]
-    lines.append(console.style(f"  {'STEP':<21}{'STATE':<11}{'TIME':>7}  MESSAGE", "dim"))
+        second += f"    copy {pct}% [{_bar(pct)}]"
+    lines = [first, second, ""]
+    lines.append(console.style(f"  {'STEP':<22}{'STATE':<11}{'TIME':>7}  MESSAGE", "dim"))
     for entry in status.get("steps") or []:
         state = entry.get("state", "Pending")
         lines.append(
-            f"  {entry.get('name', ''):<21}{console.state(state, 11)}"
+            f"  {entry.get('name', ''):<22}{console.state(state, 11)}"
             f"{_step_time(entry):>7}  {entry.get('message') or ''}"
         )
     if status.get("message"):
@@ -188,10 +194,18 @@ class ProgressView:
         self.name = name
         self._drawn = 0
         self._last: tuple[Any, ...] | None = None
+        self._frame: list[str] = []
 
     def update(self, status: dict[str, Any], elapsed: float) -> None:
         if self.console.live:
-            self._redraw(table_lines(self.console, self.name, status, elapsed))
+            lines = table_lines(self.console, self.name, status, elapsed)
+            if len(lines) >= self.console.height():
+                # The cursor cannot move above the screen's top: a table taller than the
+                # terminal would be redrawn lower each time. Keep to the header then.
+                lines = lines[:1]
+            if lines != self._frame:
+                self._frame = lines
+                self._redraw(lines)
             return
         step = current_step(status) or {}
         key = (status.get("phase"), step.get("name"), step.get("state"), copy_percent(status))
@@ -416,7 +430,7 @@ def show_status(console: Console, status: dict[str, Any]) -> None:
     for step in status.get("steps") or []:
         state = step.get("state", "")
         console.print(
-            f"    {step.get('name', ''):<21}{console.state(state, 10)}"
+            f"    {step.get('name', ''):<22}{console.state(state, 10)}"
             f"{_step_time(step):>7}  {step.get('message') or ''}"
         )
     for cond in status.get("conditions") or []:
@@ -478,7 +492,7 @@ def show_audit(console: Console, stack: Stack, operation_id: str) -> None:
         )
         stamp = str(row.get("timestamp", ""))[11:23]
         console.print(
-            f"  {stamp}  {row.get('step', ''):<20}{console.state(str(row.get('status', '')), 10)}"
+            f"  {stamp}  {row.get('step', ''):<22}{console.state(str(row.get('status', '')), 10)}"
             f"{message}"
         )
 
@@ -643,7 +657,11 @@ def run(
         console.print(console.style(f"error: {exc}", "red"))
         return 1
 
-    if postgres and not PostgresSandbox.available():
+    if not postgres:
+        console.print(
+            "note: PostgreSQL left out (--no-postgres): the restore skips setup-db-users."
+        )
+    elif not PostgresSandbox.available():
         console.print(
             console.style("note: ", "yellow")
             + PostgresSandbox.install_hint()

@@ -1,0 +1,242 @@
+"""Shared helpers: a full restore that makes every mutating AWS call, crash and fault
+injection through botocore's event hooks, and the checks every scenario ends with."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
+from aurora_restore.aws.clients import Clients
+from aurora_restore.driver import Driver, Resource, Tick
+from aurora_restore.settings import load
+from pipeline.conftest import TARGET, World, cross_region_spec
+from pipeline.test_safety import MANAGED, existing_staging
+
+# Every AWS call that changes something, as in issue 9.
+MUTATING: tuple[str, ...] = (
+    "CopyDBClusterSnapshot",
+    "DeleteDBInstance",
+    "DeleteDBCluster",
+    "RestoreDBClusterFromSnapshot",
+    "CreateDBInstance",
+    "ModifyDBCluster",
+    "DeleteDBClusterSnapshot",
+    "Publish",
+)
+SERVICE = {op: ("sns" if op == "Publish" else "rds") for op in MUTATING}
+# What one undisturbed run of full_spec() calls (two old instances, two new ones).
+BASELINE: dict[str, int] = {
+    "CopyDBClusterSnapshot": 1,
+    "DeleteDBInstance": 2,
+    "DeleteDBCluster": 1,
+    "RestoreDBClusterFromSnapshot": 1,
+    "CreateDBInstance": 2,
+    "ModifyDBCluster": 1,
+    "DeleteDBClusterSnapshot": 1,
+    "Publish": 1,
+}
+MASTER_SECRET = "staging-master"
+NAME, NAMESPACE, UID = "staging-refresh", "databases", "uid-1"
+
+
+def full_spec(world: World, **target: Any) -> dict[str, Any]:
+    """Cross-region, replacing a managed cluster, master password reset, copy archived
+    (deleted), notification: one run makes every mutating call."""
+    spec = cross_region_spec(existingCluster="Replace", instances=2, **target)
+    spec["masterPassword"] = {"secretRef": {"name": MASTER_SECRET}}
+    spec["notification"] = {"snsTopicArn": world.topic_arn}
+    return spec
+
+
+def prepare_full(world: World, master_password: str = "new-master-pw") -> dict[str, Any]:
+    existing_staging(world, MANAGED, instances=2, region=TARGET)
+    world.kube.secrets[MASTER_SECRET] = {"password": master_password}
+    return full_spec(world)
+
+
+def counts(world: World) -> dict[str, int]:
+    return {op: world.aws.count(op) for op in MUTATING}
+
+
+def resource(spec: dict[str, Any], status: dict[str, Any] | None) -> Resource:
+    return Resource(NAME, NAMESPACE, UID, 1, spec, status)
+
+
+def fast_driver(world: World, **env: str) -> Driver:
+    """One botocore attempt per call, so injected faults reach the pipeline at once and
+    botocore's own backoff sleeps stay out of the suite's run time."""
+    settings = load({**world.env, **env})
+    return Driver(settings, clients=Clients(world.session, max_attempts=1), clock=world.clock)
+
+
+# --- crashes ------------------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs, not even ``except Exception``."""
+
+
+@contextmanager
+def crash_at(session: boto3.Session, operation: str, when: str) -> Iterator[list[str]]:
+    """Kill the "process" once, just before ``operation`` is sent (``before``) or just after
+    AWS answered it (``after``). Yields a list that gets one entry when it fired."""
+    fired: list[str] = []
+    service = SERVICE.get(operation, "rds")
+    stage = "before-send" if when == "before" else "after-call"
+    event = f"{stage}.{service}.{operation}"
+
+    def hook(**_: Any) -> None:
+        if not fired:
+            fired.append(f"{when} {operation}")
+            raise Crash(f"{when} {operation}")
+
+    session.events.register(event, hook)
+    try:
+        yield fired
+    finally:
+        session.events.unregister(event, hook)
+
+
+def run_resuming(
+    world: World,
+    spec: dict[str, Any],
+    driver_factory: Callable[[], Driver] | None = None,
+    max_ticks: int = 200,
+    status: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[Tick], int]:
+    """Tick to the end; a Crash loses the tick (status and records) and a new "process"
+    (a new Driver) resumes from the last saved status. Returns (status, ticks, crashes)."""
+    make = driver_factory or world.driver
+    driver = make()
+    ticks: list[Tick] = []
+    crashes = 0
+    for _ in range(max_ticks):
+        try:
+            tick = driver.tick(resource(spec, status), world.kube)
+        except Crash:
+            crashes += 1
+            driver = make()
+            world.clock.advance(1.0)
+            continue
+        ticks.append(tick)
+        status = tick.status.to_dict()
+        if tick.requeue_after is None:
+            assert status is not None
+            return status, ticks, crashes
+        world.clock.advance(max(tick.requeue_after, 1.0))
+    raise AssertionError(f"restore did not finish in {max_ticks} ticks: {status}")
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def _xml(code: str, message: str, sender: bool) -> bytes:
+    kind = "Sender" if sender else "Receiver"
+    return (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>"
+        f"<Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+    ).encode()
+
+
+def _json(code: str, message: str) -> bytes:
+    return json.dumps({"__type": code, "message": message}).encode()
+
+
+JSON_SERVICES = frozenset({"secretsmanager", "dynamodb", "kms"})
+
+
+class Inject:
+    """Make ``service.operation`` fail ``times`` times (None: always) with an AWS error
+    (``code``, ``status``) or a network failure (``network``: reset or timeout)."""
+
+    def __init__(
+        self,
+        session: boto3.Session,
+        service: str,
+        operation: str,
+        code: str = "",
+        status: int = 400,
+        times: int | None = 1,
+        network: str | None = None,
+        message: str = "injected fault",
+    ) -> None:
+        self.service, self.operation = service, operation
+        self.code, self.status, self.remaining = code, status, times
+        self.network, self.message = network, message
+        self.hits = 0
+        self.session = session
+        self.event = f"before-send.{service}.{operation}"
+        session.events.register(self.event, self)
+
+    def remove(self) -> None:
+        self.session.events.unregister(self.event, self)
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.remaining == 0:
+            return None
+        if self.remaining is not None:
+            self.remaining -= 1
+        self.hits += 1
+        if self.network == "reset":
+            raise ConnectionClosedError(endpoint_url=request.url)
+        if self.network == "timeout":
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if self.service in JSON_SERVICES:
+            body = _json(self.code, self.message)
+            headers = {"Content-Type": "application/x-amz-json-1.1"}
+        else:
+            body = _xml(self.code, self.message, self.status < 500)
+            headers = {"Content-Type": "text/xml"}
+        return AWSResponse(request.url, self.status, headers, _Raw(body))
+
+
+# --- checks -------------------------------------------------------------------------------
+
+FINISHED = ("Succeeded", "Skipped", "Failed")
+
+
+def assert_audit_complete(world: World, status: dict[str, Any]) -> list[dict[str, Any]]:
+    """No gap: every finished step has its Started item and an item for how it ended, and
+    the run has its Started and Completed/Failed items."""
+    audit = world.audit(status["operationId"])
+    seen: dict[str, list[str]] = {}
+    for item in audit:
+        seen.setdefault(item["step"], []).append(item["status"])
+    for step in status["steps"]:
+        if step["state"] not in FINISHED:
+            continue
+        got = seen.get(step["name"], [])
+        # The notification runs after the run ended and records only its outcome.
+        if step["name"] != "sns-notification" and step["state"] != "Failed":
+            assert "Started" in got, (step["name"], got)
+        assert step["state"] in got, (step["name"], step["state"], got)
+    assert "Started" in seen.get("restore", []), seen.get("restore")
+    end = "Completed" if status["phase"] == "Completed" else "Failed"
+    if end == "Completed":
+        assert "Completed" in seen["restore"], seen["restore"]
+    else:
+        assert status["error"]["step"] in seen and "Failed" in seen[status["error"]["step"]]
+    return audit
+
+
+def events_of(ticks: list[Tick]) -> list[tuple[str, str, str]]:
+    return [(e.type, e.reason, e.message) for t in ticks for e in t.events]
+
+
+def quiet_botocore() -> None:
+    logging.getLogger("botocore").setLevel(logging.WARNING)
