@@ -10,6 +10,17 @@ end
 
 local status = obj.status or {}
 
+-- A schedule whose spec the operator rejected makes no runs: that is not healthy.
+if status.conditions ~= nil then
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Ready" and condition.status == "False" and condition.reason == "InvalidSpec" then
+      hs.status = "Degraded"
+      hs.message = condition.message or "Invalid schedule spec"
+      return hs
+    end
+  end
+end
+
 -- lastResult is either a phase string or an object {name, phase|result, message}.
 local last = status.lastResult
 local lastPhase = last

@@ -213,3 +213,20 @@ def test_readme_snippet_carries_the_scripts():
     blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
     snippets = [yaml.safe_load(b) for b in blocks if KEY in b]
     assert snippets and snippets[0]["data"] == _expected_keys()
+
+
+def test_schedule_with_an_invalid_spec_is_degraded():
+    status = {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "InvalidSpec",
+                "message": "spec.schedule: not a cron expression",
+            }
+        ]
+    }
+    assert health(SCHEDULE_LUA, schedule(False, status)) == {
+        "status": "Degraded",
+        "message": "spec.schedule: not a cron expression",
+    }

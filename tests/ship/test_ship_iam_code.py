@@ -38,10 +38,17 @@ def called_operations() -> set[tuple[str, str]]:
 
 def test_the_scan_finds_the_pipelines_calls() -> None:
     ops = called_operations()
-    for expected in (("rds", "CopyDBClusterSnapshot"), ("rds", "RestoreDBClusterFromSnapshot"),
-                     ("rds", "DeleteDBCluster"), ("dynamodb", "PutItem"), ("sns", "Publish"),
-                     ("cloudwatch", "PutMetricData"), ("ec2", "DescribeSubnets"),
-                     ("secretsmanager", "GetSecretValue"), ("ssm", "GetParametersByPath")):
+    for expected in (
+        ("rds", "CopyDBClusterSnapshot"),
+        ("rds", "RestoreDBClusterFromSnapshot"),
+        ("rds", "DeleteDBCluster"),
+        ("dynamodb", "PutItem"),
+        ("sns", "Publish"),
+        ("cloudwatch", "PutMetricData"),
+        ("ec2", "DescribeSubnets"),
+        ("secretsmanager", "GetSecretValue"),
+        ("ssm", "GetParametersByPath"),
+    ):
         assert expected in ops
 
 
