@@ -16,8 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aurora_restore.driver import Resource
+from aurora_restore.aws.clients import Clients
+from aurora_restore.driver import Driver, Resource
 from aurora_restore.pipeline.ports import DbEndpoint, DbUserSpec
+from aurora_restore.settings import load
 from aurora_restore.spec import MAX_PROBLEM_CHARS, SpecError, validate_spec
 from pipeline.conftest import SOURCE, TARGET, FakeKube, World
 
@@ -355,38 +357,48 @@ class CountingKube(FakeKube):
 RECORDS = {("dynamodb", "PutItem"), ("monitoring", "PutMetricData")}
 
 
-def _reject_through_driver(world: World, doc: Any, uid: str) -> dict[str, Any]:
-    from aurora_restore.aws.clients import Clients
-    from aurora_restore.driver import Driver
-    from aurora_restore.settings import load
+class Rejecter:
+    """One operator (driver) fed rejected specs: it must touch nothing but its records."""
 
-    database = NoDatabase()
-    kube = CountingKube()
-    driver = Driver(
-        load(world.env), clients=Clients(world.session), database=database, clock=world.clock
-    )
-    world.aws.reset_calls()
-    res = Resource("hostile", "databases", uid, 1, doc, None)
-    first = driver.tick(res, kube)
-    status = first.status.to_dict()
-    assert first.requeue_after is None
-    # The run has ended: a later tick (the operator ticks again) does nothing at all.
-    again = driver.tick(Resource("hostile", "databases", uid, 1, doc, status), kube)
-    assert again.status.to_dict() == status and again.events == []
-    assert set(world.aws.call_records()) <= {(s, o, r) for s, o in RECORDS for r in (SOURCE,)}
-    assert database.calls == [] and kube.reads == 0
-    return status
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.database = NoDatabase()
+        self.kube = CountingKube()
+        self.driver = Driver(
+            load(world.env),
+            clients=Clients(world.session),
+            database=self.database,
+            clock=world.clock,
+        )
+        world.aws.reset_calls()
+
+    def reject(self, doc: Any, uid: str) -> dict[str, Any]:
+        res = Resource("hostile", "databases", uid, 1, doc, None)
+        first = self.driver.tick(res, self.kube)
+        status = first.status.to_dict()
+        assert first.requeue_after is None
+        # The run has ended: a later tick (the operator ticks again) does nothing at all.
+        again = self.driver.tick(Resource("hostile", "databases", uid, 1, doc, status), self.kube)
+        assert again.status.to_dict() == status and again.events == []
+        return status
+
+    def assert_nothing_reached(self) -> None:
+        services = {(s, o) for s, o, _ in self.world.aws.call_records()}
+        assert services <= RECORDS, services
+        assert self.database.calls == [] and self.kube.reads == 0
 
 
 def test_rejected_corpus_reaches_nothing(world: World) -> None:
+    rejecter = Rejecter(world)
     for n, (label, path, value, field, base) in enumerate(CORPUS):
-        status = _reject_through_driver(world, mutate(base, path, value), f"uid-{n}")
+        status = rejecter.reject(mutate(base, path, value), f"uid-{n}")
         assert status["phase"] == "Failed", label
         assert status["error"]["type"] == "ValidationError", label
         assert status["error"]["code"] == "InvalidSpec", label
         assert field.removeprefix("spec.") in status["error"]["message"], label
         step = {s["name"]: s["state"] for s in status["steps"]}
         assert step["snapshot-check"] == "Failed" and step["sns-notification"] == "Skipped"
+    rejecter.assert_nothing_reached()
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -528,6 +540,7 @@ def test_hostile_specs_through_the_driver_reach_nothing(
         pass
     else:
         return  # accepted: the restore would run; the property above checked its values
-    uid = f"uid-{data.draw(st.integers(0, 10**9))}"
-    status = _reject_through_driver(world, doc, uid)
+    rejecter = Rejecter(world)
+    status = rejecter.reject(doc, f"uid-{data.draw(st.integers(0, 10**9))}")
     assert status["error"]["type"] == "ValidationError"
+    rejecter.assert_nothing_reached()

@@ -14,6 +14,7 @@ OPERATIONS = {
         "DescribeDBClusters",
         "DescribeDBInstances",
         "CopyDBClusterSnapshot",
+        "CreateDBClusterSnapshot",  # implied by DeleteDBCluster with a final snapshot
         "DeleteDBInstance",
         "DeleteDBCluster",
         "RestoreDBClusterFromSnapshot",

@@ -1,0 +1,201 @@
+"""The shared cache never hides a mutation: a check right after a copy, restore, create or
+delete asks AWS again; a Describe that started before the mutation is not trusted."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from aurora_restore.aws.batching import WATCHER, Describer
+from aurora_restore.aws.clients import Clients
+from aurora_restore.aws.rds import RdsAdapter, RdsTuning
+from aurora_restore.pipeline.context import CACHED_READS
+from aurora_restore.pipeline.ports import RestoreRequest
+from aurora_restore.sandbox.aws import AwsSandbox
+
+from ..pipeline.faults import Fault
+from .conftest import SOURCE, TARGET
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def status_check() -> Iterator[None]:
+    """Reads as a waiting step makes them: the cache may answer."""
+    token = CACHED_READS.set(True)
+    yield
+    CACHED_READS.reset(token)
+
+
+@pytest.fixture
+def session(aws: AwsSandbox) -> boto3.Session:
+    rds = aws.client("rds", SOURCE)
+    rds.create_db_cluster(
+        DBClusterIdentifier="prod",
+        Engine="aurora-postgresql",
+        MasterUsername="postgres",
+        MasterUserPassword="source-master-pw",
+    )
+    rds.create_db_cluster_snapshot(
+        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
+    )
+    aws.settle()
+    aws.reset_calls()
+    return boto3.Session()
+
+
+def adapter(session: boto3.Session, clock: FakeTime, **tuning: Any) -> RdsAdapter:
+    return RdsAdapter(Clients(session), RdsTuning(cache_ttl=1.0, **tuning), clock)
+
+
+def _request(cluster: str, snapshot: str) -> RestoreRequest:
+    return RestoreRequest(
+        cluster_identifier=cluster,
+        snapshot_identifier=snapshot,
+        engine="aurora-postgresql",
+        engine_version=None,
+        db_subnet_group_name=None,
+        vpc_security_group_ids=(),
+        kms_key_id=None,
+        db_cluster_parameter_group_name=None,
+        deletion_protection=False,
+        tags={"dbrestore.io/managed-by": "aurora-restore-operator"},
+    )
+
+
+def test_status_checks_within_the_ttl_cost_one_describe(
+    aws: AwsSandbox, session: boto3.Session, status_check: None
+) -> None:
+    clock = FakeTime()
+    rds = adapter(session, clock)
+    for _ in range(5):
+        assert rds.get_snapshot(SOURCE, "prod-manual-1") is not None
+        assert rds.get_cluster(SOURCE, "prod") is not None
+    assert aws.count("DescribeDBClusterSnapshots") == 1
+    assert aws.count("DescribeDBClusters") == 1
+    clock.now += 1.0
+    rds.get_snapshot(SOURCE, "prod-manual-1")
+    assert aws.count("DescribeDBClusterSnapshots") == 2
+
+
+def test_reads_outside_status_checks_always_ask_aws(aws: AwsSandbox, session: boto3.Session):
+    # The check before a create or delete (CACHED_READS unset) is never answered from cache.
+    rds = adapter(session, FakeTime())
+    for _ in range(3):
+        assert rds.get_cluster(SOURCE, "prod") is not None
+    assert aws.count("DescribeDBClusters") == 3
+
+
+def test_a_copy_is_seen_right_after_it_starts(
+    aws: AwsSandbox, session: boto3.Session, status_check: None
+) -> None:
+    rds = adapter(session, FakeTime())
+    assert rds.get_snapshot(TARGET, "staging-copy") is None  # absent, and cached
+    source = rds.get_snapshot(SOURCE, "prod-manual-1")
+    assert source is not None
+    rds.copy_snapshot(TARGET, source, "staging-copy", None, {})
+    # Same instant, same TTL: the cached "absent" must not be answered.
+    copied = rds.get_snapshot(TARGET, "staging-copy")
+    assert copied is not None and copied.identifier == "staging-copy"
+    rds.delete_snapshot(TARGET, "staging-copy")
+    assert rds.get_snapshot(TARGET, "staging-copy") is None
+    assert aws.count("DescribeDBClusterSnapshots", TARGET) == 3
+
+
+def test_restore_create_and_delete_invalidate(
+    aws: AwsSandbox, session: boto3.Session, status_check: None
+) -> None:
+    rds = adapter(session, FakeTime())
+    assert rds.get_cluster(SOURCE, "staging") is None
+    assert rds.get_instances(SOURCE, ["staging-1"]) == []
+    rds.restore_cluster(SOURCE, _request("staging", "prod-manual-1"))
+    cluster = rds.get_cluster(SOURCE, "staging")
+    assert cluster is not None and cluster.status in ("creating", "available")
+    rds.create_instance(SOURCE, "staging-1", "staging", "db.r6g.large", "aurora-postgresql", {})
+    assert [i.identifier for i in rds.get_instances(SOURCE, ["staging-1"])] == ["staging-1"]
+    rds.delete_instance(SOURCE, "staging-1")
+    gone = rds.get_instances(SOURCE, ["staging-1"])
+    assert gone == [] or gone[0].status == "deleting"
+    rds.delete_cluster(SOURCE, "staging", None)
+    after = rds.get_cluster(SOURCE, "staging")
+    assert after is None or after.status == "deleting"
+    rds.tag_resource(SOURCE, cluster.arn, {"team": "payments"})
+    # Tagging by ARN invalidates the cluster it names.
+    assert ("DescribeDBClusters", SOURCE) in aws.calls("rds")[-1:]
+
+
+def test_a_describe_that_started_before_a_mutation_is_not_cached() -> None:
+    started, release = threading.Event(), threading.Event()
+    answers = [{}, {"x": {"Status": "creating"}}]
+    calls: list[list[str]] = []
+
+    def fetch(ids: list[str]) -> dict[str, Any]:
+        calls.append(ids)
+        answer = answers[min(len(calls) - 1, 1)]
+        if len(calls) == 1:
+            started.set()
+            release.wait(5)
+        return answer
+
+    clock = FakeTime()
+    describer = Describer(fetch, lambda i: i["Status"], lambda: 10.0, window=0, clock=clock)
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(describer.get("x")))
+    thread.start()
+    assert started.wait(5)
+    describer.invalidate("x")  # e.g. the copy was started while the Describe ran
+    release.set()
+    thread.join(5)
+    assert first == [None]  # it asked before the copy: "absent" was right then
+    assert describer.get("x") == {"Status": "creating"}
+    assert len(calls) == 2
+
+
+def test_a_status_change_wakes_the_other_restores_watching_it() -> None:
+    state = {"x": {"Status": "copying"}, "y": {"Status": "copying"}}
+    woken: list[str] = []
+    clock = FakeTime()
+    describer = Describer(
+        lambda ids: {i: dict(state[i]) for i in ids if i in state},
+        lambda i: i["Status"],
+        lambda: 1.0,
+        window=0,
+        clock=clock,
+    )
+
+    def ask(who: str, identifier: str) -> Any:
+        token = WATCHER.set(lambda: woken.append(who))
+        try:
+            return describer.get(identifier)
+        finally:
+            WATCHER.reset(token)
+
+    ask("a", "x")
+    ask("b", "y")
+    state["y"]["Status"] = "available"
+    clock.now += 2
+    # a's next check refreshes everything watched: b's copy is done, so b is woken.
+    ask("a", "x")
+    assert woken == ["b"]
+    assert describer.stats.describes == 2
+
+
+def test_an_endpoint_without_the_filter_falls_back_to_one_describe_each(
+    aws: AwsSandbox, session: boto3.Session, status_check: None
+) -> None:
+    fault = Fault(session, "rds.DescribeDBClusters", "InvalidParameterValue", times=1)
+    rds = adapter(session, FakeTime())
+    found = rds.get_cluster(SOURCE, "prod")
+    assert found is not None and found.identifier == "prod"
+    assert fault.hits == 1
+    assert rds.get_cluster(SOURCE, "missing") is None
