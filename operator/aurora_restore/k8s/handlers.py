@@ -180,7 +180,7 @@ async def restore_daemon(
             except Exception as exc:  # an adapter bug must not kill the daemon silently
                 logger.exception("tick failed", extra={"resource": resource.key})
                 kopf.warn(body, reason="InternalError", message=f"{type(exc).__name__}: {exc}")
-                await _sleep(stopped, wake, rt.settings.poll_seconds)
+                await sleep_or_wake(stopped, wake, rt.settings.poll_seconds)
                 continue
             metrics.TICKS.inc()
             new = tick.status.to_dict()
@@ -192,7 +192,7 @@ async def restore_daemon(
                 except Exception as exc:
                     # The next tick repeats this one; steps adopt what it started.
                     logger.warning("status patch failed: %s", exc, extra={"resource": resource.key})
-                    await _sleep(stopped, wake, min(5.0, rt.settings.poll_seconds))
+                    await sleep_or_wake(stopped, wake, min(5.0, rt.settings.poll_seconds))
                     continue
                 if new.get("phase") != status.get("phase"):
                     now = asyncio.get_running_loop().time()
@@ -219,14 +219,15 @@ async def restore_daemon(
                         "step": event.reason,
                     },
                 )
-            await _sleep(stopped, wake, _clamp(tick.requeue_after, rt))
+            await sleep_or_wake(stopped, wake, _clamp(tick.requeue_after, rt))
     finally:
         if counted_in_flight:
             metrics.IN_FLIGHT.dec()
         rt.wakeups.pop(uid, None)
 
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+async def sleep_or_wake(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    """Sleep until the time is up, the event is set (a change), or the daemon is stopped."""
     if seconds <= 0:
         await asyncio.sleep(0)
         return

@@ -165,17 +165,6 @@ def _sleep_seconds(requeue: float | None) -> float:
     return max(MIN_SLEEP_SECONDS, min(MAX_SLEEP_SECONDS, requeue))
 
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
-    wake.clear()
-    waiter = asyncio.ensure_future(wake.wait())
-    stopper = asyncio.ensure_future(stopped.wait(seconds))
-    try:
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        stopper.cancel()
-
-
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def schedule_daemon(
     stopped: kopf.DaemonStopped,
@@ -200,7 +189,7 @@ async def schedule_daemon(
             except Exception as exc:  # listing failed, or a bug: keep the daemon alive
                 logger.exception("schedule %s/%s: look failed", namespace, name)
                 kopf.warn(body, reason="InternalError", message=f"{type(exc).__name__}: {exc}")
-                await _sleep(stopped, wake, RETRY_SECONDS)
+                await handlers.sleep_or_wake(stopped, wake, RETRY_SECONDS)
                 continue
             status = applied.status
             for event in applied.events:
@@ -210,7 +199,7 @@ async def schedule_daemon(
                     event.message,
                     extra={"resource": f"{namespace}/{name}", "step": event.reason},
                 )
-            await _sleep(stopped, wake, _sleep_seconds(applied.requeue_after))
+            await handlers.sleep_or_wake(stopped, wake, _sleep_seconds(applied.requeue_after))
     finally:
         _WAKEUPS.pop(uid, None)
 
