@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aurora_restore.sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE, AwsSandbox
+from aurora_restore.sandbox.kube import KubeSandbox
 from aurora_restore.sandbox.postgres import PostgresSandbox
 
 from .conftest import (
@@ -302,3 +304,45 @@ def test_kubectl_wait_for_condition_ready(
     ).stdout
     assert "waited" in got and "Completed" in got
     assert SOURCE in got
+
+
+def test_idle_restores_cost_no_status_patches_and_logs_are_structured(
+    aws: AwsSandbox, operator: Operator, cluster: Cluster, kube: KubeSandbox
+) -> None:
+    cluster.apply_restore("idle", cross_region())
+    cluster.wait_phase("idle", "Completed", timeout=60)
+    time.sleep(1)  # the notification step ends the run
+    kube.reset_api_calls()
+    aws.reset_calls()
+    time.sleep(5)  # more than two poll intervals
+    patches = {k: v for k, v in kube.api_calls().items() if k[0] == "patch"}
+    assert patches == {}, patches
+    assert aws.calls() == []
+
+    lines = [json.loads(line) for line in operator.logs().splitlines() if line.startswith("{")]
+    about = [entry for entry in lines if entry.get("resource") == "databases/idle"]
+    assert about and all(
+        entry["operation_id"].startswith("op-") for entry in about if "operation_id" in entry
+    )
+    assert any(entry.get("operation_id") for entry in about)
+
+
+def test_abandon_annotation_lets_a_resource_go_without_cleanup(
+    aws: AwsSandbox, operator: Operator, cluster: Cluster
+) -> None:
+    spec = cross_region()
+    spec["deletionPolicy"] = "Delete"
+    cluster.apply_restore("abandoned", spec)
+    cluster.wait_phase("abandoned", "Completed", timeout=60)
+    cluster.patch(
+        "abandoned", {"metadata": {"annotations": {"dbrestore.io/abandon-cleanup": "true"}}}
+    )
+    cluster.delete("abandoned")
+    deadline = time.monotonic() + 30
+    while cluster.get("abandoned") is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cluster.get("abandoned") is None
+    assert aws.count("DeleteDBCluster") == 0
+    assert aws.client("rds", TARGET).describe_db_clusters(DBClusterIdentifier="staging")[
+        "DBClusters"
+    ]
