@@ -1,0 +1,44 @@
+"""Operator settings: environment first, then an SSM Parameter Store path shared by a fleet."""
+
+from __future__ import annotations
+
+import pytest
+
+from aurora_restore.cli import load_settings
+from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore.settings import SettingsError, load
+
+
+def test_defaults_follow_the_design() -> None:
+    s = load({})
+    assert (s.state_table, s.audit_table, s.create_tables) == (
+        "aurora-restore-state",
+        "aurora-restore-audit",
+        False,
+    )
+    assert (s.sns_topic_arn, s.metrics_namespace, s.poll_interval) == (None, "AuroraRestore", "30s")
+    assert (s.replace_allowed, s.ssm_path, s.metrics_port) == ((), None, 8080)
+
+
+def test_ssm_parameters_fill_in_and_the_environment_wins(
+    aws: AwsSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ssm = aws.client("ssm", "us-east-1")
+    ssm.put_parameter(Name="/aurora-restore/POLL_INTERVAL", Value="45s", Type="String")
+    ssm.put_parameter(Name="/aurora-restore/STATE_TABLE", Value="fleet-state", Type="String")
+    ssm.put_parameter(
+        Name="/aurora-restore/REPLACE_ALLOWED", Value="qa-*,staging-*", Type="SecureString"
+    )
+    monkeypatch.setenv("AURORA_RESTORE_SSM_PATH", "/aurora-restore")
+    monkeypatch.setenv("AURORA_RESTORE_POLL_INTERVAL", "10s")
+    settings = load_settings()
+    assert settings.state_table == "fleet-state"
+    assert settings.replace_allowed == ("qa-*", "staging-*")
+    assert settings.poll_interval == "10s"
+
+
+def test_a_bad_setting_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="AURORA_RESTORE_POLL_INTERVAL"):
+        load({"AURORA_RESTORE_POLL_INTERVAL": "soon"})
+    with pytest.raises(SettingsError, match="AURORA_RESTORE_SNS_TOPIC_ARN"):
+        load({"AURORA_RESTORE_SNS_TOPIC_ARN": "my-topic"})
