@@ -554,7 +554,10 @@ def restore_spec(description: str) -> Schema:
         ),
         "timeouts": obj(
             "Time limits of a run.",
-            {"total": duration("Limit for a whole run, e.g. 6h.", default="6h")},
+            {
+                "total": duration("Limit for a whole run, e.g. 6h.", default="6h"),
+                "step": duration("Limit for any one step, e.g. 3h.", default="3h"),
+            },
             default={},
         ),
     }

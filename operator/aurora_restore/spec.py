@@ -410,6 +410,8 @@ class DeletionPolicy(StrEnum):
 
 class Timeouts(Model):
     total: Duration = "6h"
+    # Any one step; a copy of a large snapshot can take hours, a stuck one forever.
+    step: Duration = "3h"
 
 
 class AuroraRestoreSpec(Model):

@@ -207,3 +207,15 @@ def test_total_timeout_ends_a_stuck_restore(world: World) -> None:
     assert status["error"]["type"] == "Timeout"
     assert status["error"]["step"] == "check-restore-status"
     assert status["cluster"]["identifier"] == "staging"
+
+
+def test_step_timeout_names_the_step(world: World) -> None:
+    world.aws.set_transition(RDS_CLUSTER_SNAPSHOT, {"progression": "manual", "times": 10_000})
+    spec = cross_region_spec()
+    spec["timeouts"] = {"step": "15m"}
+    status, _ = world.run(spec)
+    assert status["phase"] == "Failed"
+    assert status["error"]["type"] == "Timeout"
+    assert status["error"]["code"] == "StepTimeout"
+    assert status["error"]["step"] == "check-copy-status"
+    assert "timeouts.step (15m)" in status["error"]["message"]

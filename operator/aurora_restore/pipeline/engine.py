@@ -340,20 +340,16 @@ def _advance(ctx: Context, out: Outcome) -> None:
         )
         out.metrics.append(MetricPoint("RestoreStarted", 1, "Count", {}))
 
-    total = parse_duration(ctx.spec.timeouts.total).total_seconds()
+    timeouts = ctx.spec.timeouts
     stage = _current(st)
-    if stage and _elapsed(st.started_at, now) > total:
-        _fail(
-            out,
-            st,
-            stage.step,
-            StepFailure(
-                ErrorType.Timeout,
-                f"The restore did not finish within timeouts.total ({ctx.spec.timeouts.total})",
-                "Timeout",
-            ),
-            now,
-        )
+    if stage and _elapsed(st.started_at, now) > parse_duration(timeouts.total).total_seconds():
+        message = f"The restore did not finish within timeouts.total ({timeouts.total})"
+        _fail(out, st, stage.step, StepFailure(ErrorType.Timeout, message, "Timeout"), now)
+        return
+    step_started = st.step(stage.step).started_at if stage else None
+    if stage and _elapsed(step_started, now) > parse_duration(timeouts.step).total_seconds():
+        message = f"Step {stage.step} did not finish within timeouts.step ({timeouts.step})"
+        _fail(out, st, stage.step, StepFailure(ErrorType.Timeout, message, "StepTimeout"), now)
         return
 
     while True:
