@@ -74,6 +74,8 @@ class Settings(BaseModel):
     replace_allowed: tuple[str, ...] = ()
     ssm_path: str | None = None
     metrics_port: int = Field(8080, ge=0, le=65535)
+    # All interfaces in a pod (the kubelet probes it); 127.0.0.1 for local runs and tests.
+    metrics_host: str = "0.0.0.0"
     namespaces: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: str = "json"

@@ -163,6 +163,7 @@ def operator_env(
         "AURORA_RESTORE_POLL_INTERVAL": "2s",
         "AURORA_RESTORE_POLL_FLOOR": "1s",
         "AURORA_RESTORE_METRICS_PORT": str(free_port()),
+        "AURORA_RESTORE_METRICS_HOST": "127.0.0.1",
         "AURORA_RESTORE_LOG_LEVEL": "DEBUG",
         "AURORA_RESTORE_DB_SSLMODE": "disable",
     }

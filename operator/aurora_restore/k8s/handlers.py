@@ -131,7 +131,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     if rt.settings.metrics_port and rt.metrics_runner is None:
-        rt.metrics_runner = await metrics.serve(rt.settings.metrics_port, rt.heartbeat)
+        rt.metrics_runner = await metrics.serve(
+            rt.settings.metrics_port, rt.heartbeat, rt.settings.metrics_host
+        )
 
 
 @kopf.on.cleanup()
