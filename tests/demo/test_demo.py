@@ -74,7 +74,8 @@ def test_demo_completes_and_shows_every_record() -> None:
     took = time.monotonic() - started
     out = result.stdout
     assert result.returncode == 0, out[-4000:]
-    assert took < 60, f"the --fast demo took {took:.0f}s"
+    # Issue 6: under 90 s with --fast on a 2-core machine (about 15 s when it is idle).
+    assert took < 90, f"the --fast demo took {took:.0f}s"
 
     assert re.search(r"^  phase\s+Completed$", out, re.M), out
     assert "Result: Completed" in out
@@ -118,7 +119,8 @@ def test_demo_without_postgres_skips_only_setup_db_users() -> None:
     assert out.count("PostgreSQL left out") == 1
     steps = section(out, "  steps")
     assert re.search(r"setup-db-users\s+Skipped", steps), steps
-    assert not re.search(r"(?<!setup-db-users)\s+Skipped\s+.*(copy|restore)-snapshot", steps)
+    for step in ("copy-snapshot", "restore-snapshot", "archive-snapshot", "sns-notification"):
+        assert re.search(rf"{step}\s+Succeeded", steps), steps
     assert re.search(r"^  phase\s+Completed$", out, re.M)
     assert "none requested" in section(out, "Connection Secret")
     assert_cleaned_up(out)

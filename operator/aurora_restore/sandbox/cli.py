@@ -35,7 +35,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .demo import Console, Example, _example_path
+    from .demo import Console, Example, example_path
     from .postgres import PostgresSandbox
     from .stack import (
         DEMO_NAMESPACE,
@@ -49,12 +49,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     out = sys.stdout
     color = out.isatty() and not args.no_color and "NO_COLOR" not in os.environ
     console = Console(out, color=color, live=False)
-    example_path = _example_path()
-    example = Example.load(example_path)
     console.print(
         console.style("aurora-restore sandbox", "bold")
         + ": the stand-ins and the operator, until Ctrl-C (nothing here reaches AWS)"
     )
+    try:
+        path = example_path()
+        example = Example.load(path)
+    except (OSError, StackError) as exc:
+        console.print(console.style(f"error: {exc}", "red"))
+        return 1
     if not PostgresSandbox.available():
         console.print(
             console.style("note: ", "yellow")
@@ -71,7 +75,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     with terminate_as_interrupt():
         try:
             with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
-                relative = example_path.relative_to(stack.root)
+                relative = path.relative_to(stack.root)
                 console.section("Use it from another shell")
                 console.print(f"  kubeconfig: {stack.kubeconfig}")
                 console.print(f"  export KUBECONFIG={stack.kubeconfig}")

@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -325,7 +326,8 @@ class Example:
 
 
 def apply(api: Any, example: Example, console: Console) -> None:
-    """Create each document through the API, in file order, as ``kubectl apply -f`` does."""
+    """Create each document through the API in file order, as ``kubectl apply -f`` does in
+    a namespace that holds none of them yet."""
     import kubernetes
 
     core = kubernetes.client.CoreV1Api(api)
@@ -652,7 +654,7 @@ def run(
         "(nothing here reaches AWS or a real cluster)"
     )
     try:
-        example = Example.load(_example_path())
+        example = Example.load(example_path())
     except (OSError, StackError) as exc:
         console.print(console.style(f"error: {exc}", "red"))
         return 1
@@ -689,7 +691,8 @@ def run(
         return 1
 
 
-def _example_path() -> Path:
+def example_path() -> Path:
+    """The file the demo applies, in the checkout."""
     from .stack import repo_root
 
     return repo_root() / "examples" / DEMO_EXAMPLE
@@ -722,14 +725,21 @@ def _run_in(
                 console.print(f"last lines of {stack.operator_log}:")
                 console.print(stack.operator.log_tail())
             return 1
-        show_status(console, status)
-        show_events(console, api, example)
         operation_id = str(status.get("operationId", ""))
-        show_audit(console, stack, operation_id)
-        show_notification(console, stack)
-        show_connection_secret(console, api, stack, example)
-        show_metrics(console, stack)
-        show_where(console, stack, example, operation_id)
+        shows: list[Callable[[], None]] = [
+            lambda: show_status(console, status),
+            lambda: show_events(console, api, example),
+            lambda: show_audit(console, stack, operation_id),
+            lambda: show_notification(console, stack),
+            lambda: show_connection_secret(console, api, stack, example),
+            lambda: show_metrics(console, stack),
+            lambda: show_where(console, stack, example, operation_id),
+        ]
+        for show in shows:
+            try:
+                show()
+            except Exception as exc:  # one unreadable record should not hide the others
+                console.print(console.style(f"  could not read this: {exc}", "red"))
         completed = status.get("phase") == "Completed"
         console.print()
         verdict = console.state(status.get("phase", "?"))

@@ -279,6 +279,7 @@ class Stack:
             AURORA_RESTORE_POLL_INTERVAL=self.options.poll_interval,
             AURORA_RESTORE_POLL_FLOOR=self.options.poll_floor,
             AURORA_RESTORE_METRICS_PORT=str(self.metrics_port),
+            AURORA_RESTORE_METRICS_HOST="127.0.0.1",
             AURORA_RESTORE_LOG_FORMAT="text",
             AURORA_RESTORE_LOG_LEVEL="INFO",
             AURORA_RESTORE_DB_SSLMODE="disable",
