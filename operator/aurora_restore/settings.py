@@ -68,9 +68,11 @@ class Settings(BaseModel):
     # How long the first check waits for others to join its Describe.
     aws_batch_window: FineSeconds = 0.02
     # Client-side budget for RDS calls, per region: calls per second (0: no limit) and burst.
-    # A Throttling answer halves the rate (and widens the cache), which then recovers.
-    aws_rate_limit: float = Field(20.0, ge=0)
-    aws_rate_burst: int = Field(40, ge=1)
+    # AWS allows an account 12 calls/s per region with bursts of 300, shared with everyone
+    # else; the operator stays below. A Throttling answer halves the rate (and makes shared
+    # status checks less frequent); it then recovers over a minute.
+    aws_rate_limit: float = Field(10.0, ge=0)
+    aws_rate_burst: int = Field(200, ge=1)
     replace_allowed: tuple[str, ...] = ()
     ssm_path: str | None = None
     metrics_port: int = Field(8080, ge=0, le=65535)

@@ -4,6 +4,7 @@ delete asks AWS again; a Describe that started before the mutation is not truste
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,12 +14,12 @@ import pytest
 from aurora_restore.aws.batching import WATCHER, Describer
 from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.rds import RdsAdapter, RdsTuning
-from aurora_restore.pipeline.context import CACHED_READS
+from aurora_restore.pipeline.context import READS, Followed, ReadPolicy
 from aurora_restore.pipeline.ports import RestoreRequest
 from aurora_restore.sandbox.aws import AwsSandbox
 
-from ..pipeline.faults import Fault
 from .conftest import SOURCE, TARGET
+from .faults import Fault
 
 
 class FakeTime:
@@ -32,9 +33,9 @@ class FakeTime:
 @pytest.fixture
 def status_check() -> Iterator[None]:
     """Reads as a waiting step makes them: the cache may answer."""
-    token = CACHED_READS.set(True)
+    token = READS.set(ReadPolicy(cached=True))
     yield
-    CACHED_READS.reset(token)
+    READS.reset(token)
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def test_status_checks_within_the_ttl_cost_one_describe(
 
 
 def test_reads_outside_status_checks_always_ask_aws(aws: AwsSandbox, session: boto3.Session):
-    # The check before a create or delete (CACHED_READS unset) is never answered from cache.
+    # The check before a create or delete (outside a status check) always asks AWS.
     rds = adapter(session, FakeTime())
     for _ in range(3):
         assert rds.get_cluster(SOURCE, "prod") is not None
@@ -123,15 +124,19 @@ def test_restore_create_and_delete_invalidate(
     assert cluster is not None and cluster.status in ("creating", "available")
     rds.create_instance(SOURCE, "staging-1", "staging", "db.r6g.large", "aurora-postgresql", {})
     assert [i.identifier for i in rds.get_instances(SOURCE, ["staging-1"])] == ["staging-1"]
+    # Tagging by ARN invalidates the cluster it names.
+    rds.tag_resource(SOURCE, cluster.arn, {"team": "payments"})
+    tagged = rds.get_cluster(SOURCE, "staging")
+    assert tagged is not None and tagged.tags.get("team") == "payments"
     rds.delete_instance(SOURCE, "staging-1")
     gone = rds.get_instances(SOURCE, ["staging-1"])
     assert gone == [] or gone[0].status == "deleting"
     rds.delete_cluster(SOURCE, "staging", None)
     after = rds.get_cluster(SOURCE, "staging")
     assert after is None or after.status == "deleting"
-    rds.tag_resource(SOURCE, cluster.arn, {"team": "payments"})
-    # Tagging by ARN invalidates the cluster it names.
-    assert ("DescribeDBClusters", SOURCE) in aws.calls("rds")[-1:]
+    # One Describe per read: each came right after a mutation of what it reads.
+    assert aws.count("DescribeDBClusters", SOURCE) == 4
+    assert aws.count("DescribeDBInstances", SOURCE) == 3
 
 
 def test_a_describe_that_started_before_a_mutation_is_not_cached() -> None:
@@ -187,7 +192,7 @@ def test_a_status_change_wakes_the_other_restores_watching_it() -> None:
     # a's next check refreshes everything watched: b's copy is done, so b is woken.
     ask("a", "x")
     assert woken == ["b"]
-    assert describer.stats.describes == 2
+    assert describer.stats.describes == 3  # x; y (not yet watched); both
 
 
 def test_an_endpoint_without_the_filter_falls_back_to_one_describe_each(
@@ -199,3 +204,49 @@ def test_an_endpoint_without_the_filter_falls_back_to_one_describe_each(
     assert found is not None and found.identifier == "prod"
     assert fault.hits == 1
     assert rds.get_cluster(SOURCE, "missing") is None
+
+
+def test_reads_before_a_mutation_share_a_describe_only_within_one_tick(
+    aws: AwsSandbox, session: boto3.Session
+) -> None:
+    rds = adapter(session, FakeTime())
+    for _tick in range(2):
+        token = READS.set(ReadPolicy(cached=False, since=time.monotonic()))
+        try:
+            # e.g. delete-rds and restore-snapshot both look for the target in one tick
+            assert rds.get_cluster(SOURCE, "prod") is not None
+            assert rds.get_cluster(SOURCE, "prod") is not None
+        finally:
+            READS.reset(token)
+    assert aws.count("DescribeDBClusters") == 2
+
+
+def test_a_restore_is_followed_only_when_the_region_refresh_runs_and_can_wake_it(
+    aws: AwsSandbox, session: boto3.Session
+) -> None:
+    rds = adapter(session, FakeTime())
+
+    def check() -> float | None:
+        followed = Followed()
+        token = READS.set(ReadPolicy(cached=True, followed=followed))
+        try:
+            rds.get_cluster(SOURCE, "prod")
+        finally:
+            READS.reset(token)
+        return followed.seconds
+
+    assert check() is None  # no refresh running
+    stop = rds.start_refresher(period=3600)
+    try:
+        deadline = time.monotonic() + 5
+        while not rds._refreshing and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert check() is None  # nobody to wake
+        token = WATCHER.set(lambda: None)
+        try:
+            within = check()
+        finally:
+            WATCHER.reset(token)
+        assert within is not None and within <= 30 + 3600 + 1.0
+    finally:
+        stop.set()

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
@@ -70,10 +71,31 @@ def resource(spec: dict[str, Any], status: dict[str, Any] | None) -> Resource:
 
 
 def fast_driver(world: World, **env: str) -> Driver:
-    """One botocore attempt per call, so injected faults reach the pipeline at once and
-    botocore's own backoff sleeps stay out of the suite's run time."""
+    """One botocore attempt per call (``max_attempts`` counts retries), so injected faults
+    reach the pipeline at once and botocore's backoff sleeps stay out of the run time."""
     settings = load({**world.env, **env})
-    return Driver(settings, clients=Clients(world.session, max_attempts=1), clock=world.clock)
+    return Driver(settings, clients=Clients(world.session, max_attempts=0), clock=world.clock)
+
+
+# Every hook this suite registered on a session: (session, event, handler).
+_HOOKS: list[tuple[boto3.Session, str, Any]] = []
+
+
+def register(session: boto3.Session, event: str, handler: Any) -> None:
+    session.events.register(event, handler)
+    _HOOKS.append((session, event, handler))
+
+
+def unregister(session: boto3.Session, event: str, handler: Any) -> None:
+    session.events.unregister(event, handler)
+    if (session, event, handler) in _HOOKS:
+        _HOOKS.remove((session, event, handler))
+
+
+def unregister_all(session: boto3.Session) -> None:
+    for hooked, event, handler in list(_HOOKS):
+        if hooked is session:
+            unregister(session, event, handler)
 
 
 # --- crashes ------------------------------------------------------------------------------
@@ -97,11 +119,11 @@ def crash_at(session: boto3.Session, operation: str, when: str) -> Iterator[list
             fired.append(f"{when} {operation}")
             raise Crash(f"{when} {operation}")
 
-    session.events.register(event, hook)
+    register(session, event, hook)
     try:
         yield fired
     finally:
-        session.events.unregister(event, hook)
+        unregister(session, event, hook)
 
 
 def run_resuming(
@@ -134,6 +156,29 @@ def run_resuming(
     raise AssertionError(f"restore did not finish in {max_ticks} ticks: {status}")
 
 
+def run_ticks(
+    world: World,
+    spec: dict[str, Any],
+    between: Callable[[Driver, dict[str, Any]], None] | None = None,
+    driver: Driver | None = None,
+    max_ticks: int = 300,
+) -> tuple[dict[str, Any], list[Tick]]:
+    """Tick to the end; ``between(driver, status)`` may change the world after each tick."""
+    driver = driver or world.driver()
+    status: dict[str, Any] | None = None
+    ticks: list[Tick] = []
+    for _ in range(max_ticks):
+        tick = driver.tick(resource(spec, status), world.kube)
+        ticks.append(tick)
+        status = tick.status.to_dict()
+        if tick.requeue_after is None:
+            return status, ticks
+        if between is not None:
+            between(driver, status)
+        world.clock.advance(max(tick.requeue_after, 1.0))
+    raise AssertionError(f"restore did not finish in {max_ticks} ticks: {status}")
+
+
 # --- faults -------------------------------------------------------------------------------
 
 
@@ -160,9 +205,38 @@ def _json(code: str, message: str) -> bytes:
 JSON_SERVICES = frozenset({"secretsmanager", "dynamodb", "kms"})
 
 
+class StepTracker:
+    """Which step's action is running, exactly (also when one tick runs several steps):
+    the engine's stage table is wrapped so that each action announces its step."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from aurora_restore.pipeline import engine
+        from aurora_restore.pipeline.table import Stage
+
+        self.step: str | None = None
+
+        def wrap(stage: Stage) -> Stage:
+            def action(ctx: Any) -> Any:
+                self.step = stage.step
+                try:
+                    return stage.action(ctx)
+                finally:
+                    self.step = None
+
+            return Stage(stage.phase, stage.step, action)
+
+        stages = tuple(wrap(s) for s in engine.STAGES)
+        monkeypatch.setattr(engine, "STAGES", stages)
+        monkeypatch.setattr(engine, "FINAL", wrap(engine.FINAL))
+
+    def at(self, step: str) -> Callable[[], bool]:
+        return lambda: self.step == step
+
+
 class Inject:
     """Make ``service.operation`` fail ``times`` times (None: always) with an AWS error
-    (``code``, ``status``) or a network failure (``network``: reset or timeout)."""
+    (``code``, ``status``) or a network failure (``network``: reset or timeout), while
+    ``when()`` holds."""
 
     def __init__(
         self,
@@ -174,20 +248,22 @@ class Inject:
         times: int | None = 1,
         network: str | None = None,
         message: str = "injected fault",
+        when: Callable[[], bool] = lambda: True,
     ) -> None:
+        self.when = when
         self.service, self.operation = service, operation
         self.code, self.status, self.remaining = code, status, times
         self.network, self.message = network, message
         self.hits = 0
         self.session = session
         self.event = f"before-send.{service}.{operation}"
-        session.events.register(self.event, self)
+        register(session, self.event, self)
 
     def remove(self) -> None:
-        self.session.events.unregister(self.event, self)
+        unregister(self.session, self.event, self)
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        if self.remaining == 0:
+        if self.remaining == 0 or not self.when():
             return None
         if self.remaining is not None:
             self.remaining -= 1
@@ -210,9 +286,9 @@ class Inject:
 FINISHED = ("Succeeded", "Skipped", "Failed")
 
 
-def assert_audit_complete(world: World, status: dict[str, Any]) -> list[dict[str, Any]]:
+def assert_audit_complete(world: Any, status: dict[str, Any]) -> list[dict[str, Any]]:
     """No gap: every finished step has its Started item and an item for how it ended, and
-    the run has its Started and Completed/Failed items."""
+    the run has its Started and Completed/Failed items. ``world`` has ``audit(op)``."""
     audit = world.audit(status["operationId"])
     seen: dict[str, list[str]] = {}
     for item in audit:

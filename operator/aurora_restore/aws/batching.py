@@ -17,9 +17,14 @@ them all from one ``Describe*`` call with a filter listing the identifiers:
   mutation, so the next check always asks AWS again and never sees a stale "absent".
 - **Wake-ups.** When a Describe shows that an object changed status (``copying`` to
   ``available``, present to gone), the restores that asked about it are told through the
-  callback they registered in :data:`WATCHER`; the operator wakes their daemons, so a restore
-  can sleep long and still move on within a poll floor of AWS finishing, as long as any
-  restore in the region is polling.
+  callback they registered in :data:`WATCHER`; the operator wakes their daemons.
+- **Region refresh.** :meth:`Describer.refresh_if_due` (called by the operator every half
+  second or so) describes everything still in progress when no one did for
+  ``interval / n`` seconds, ``n`` being how many objects are in progress, never more often
+  than ``floor``: the region spends the Describes that one restore polling every
+  ``interval`` would, and each of the ``n`` restores sees its object finish within
+  ``interval / n`` of it finishing. So restores created together, which poll in lockstep,
+  do not all wait for their own next look.
 
 The fetch function does the AWS side (filters, chunks, pagination); this module only
 decides who calls it and when.
@@ -28,6 +33,7 @@ decides who calls it and when.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -43,14 +49,34 @@ WATCHER: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Context
 # Fetch the given identifiers; answer {identifier.lower(): item} for those that exist.
 Fetch = Callable[[list[str]], Mapping[str, Any]]
 
+log = logging.getLogger(__name__)
+
 _UNKNOWN = object()
 _ABSENT = "<absent>"
+# Statuses that nobody waits to change (for the region refresh); the rest are in progress.
+SETTLED = frozenset(
+    {
+        _ABSENT,
+        "available",
+        "stopped",
+        "failed",
+        "incompatible-restore",
+        "incompatible-parameters",
+        "incompatible-network",
+        "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
+        "storage-full",
+    }
+)
 
 
 @dataclass
 class _Entry:
     item: Any
+    # When it was fetched, by the cache's clock (for the TTL) ...
     at: float
+    # ... and when that Describe started, by time.monotonic() (for fresh reads).
+    started: float
 
 
 @dataclass
@@ -65,6 +91,7 @@ class _Watch:
 class _Batch:
     keys: set[str] = field(default_factory=set)
     seq: int = 0
+    started: float = 0.0
     done: bool = False
     found: Mapping[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
@@ -106,16 +133,21 @@ class Describer:
         self._seq = 0
         self._pending: _Batch | None = None
         self._inflight: _Batch | None = None
+        # When the last Describe started, by the cache's clock.
+        self._last_describe: float | None = None
         self.stats = DescriberStats()
 
-    def get(self, identifier: str, fresh: bool = False) -> Any | None:
-        return self.get_many([identifier], fresh).get(identifier.lower())
+    def get(self, identifier: str, fresh_since: float | None = None) -> Any | None:
+        return self.get_many([identifier], fresh_since).get(identifier.lower())
 
-    def get_many(self, identifiers: Iterable[str], fresh: bool = False) -> dict[str, Any]:
+    def get_many(
+        self, identifiers: Iterable[str], fresh_since: float | None = None
+    ) -> dict[str, Any]:
         """{identifier.lower(): item or None}, from the cache or one shared Describe.
 
-        ``fresh`` answers come from a Describe that starts after this call (still shared
-        with concurrent callers): for the check that comes right before a mutating call.
+        With ``fresh_since`` (a ``time.monotonic()`` value), only a Describe that started
+        at or after that moment may answer, whatever the TTL: for the check that comes
+        right before a mutating call. Concurrent callers still share it.
         """
         keys = {i.lower(): i for i in identifiers}
         if not keys:
@@ -132,9 +164,15 @@ class Describer:
                 if watcher is not None:
                     watch.watchers.add(watcher)
             ttl = self._ttl()
-            for key in () if fresh else keys:
+            for key in keys:
                 entry = self._cache.get(key)
-                if entry is not None and 0 <= now - entry.at < ttl:
+                if entry is None:
+                    continue
+                if (
+                    entry.started >= fresh_since
+                    if fresh_since is not None
+                    else 0 <= now - entry.at < ttl
+                ):
                     answers[key] = entry.item
             missing = set(keys) - set(answers)
             if not missing:
@@ -144,7 +182,7 @@ class Describer:
             # An identifier that the Describe in flight covers, and that nothing mutated
             # since it started, is answered by it; the rest joins the next Describe.
             inflight = self._inflight
-            if inflight is not None and not fresh:
+            if inflight is not None and (fresh_since is None or inflight.started >= fresh_since):
                 covered = {k for k in missing if self._usable(inflight, k)}
                 if covered:
                     self._wait(inflight)
@@ -173,6 +211,41 @@ class Describer:
     def watched(self) -> int:
         with self._cond:
             return len(self._watched)
+
+    def in_progress(self) -> int:
+        """How many recently asked-about objects are in a status that will change."""
+        with self._cond:
+            return self._in_progress(self._clock())
+
+    def _in_progress(self, now: float) -> int:
+        return sum(
+            1
+            for w in self._watched.values()
+            if w.status is not _UNKNOWN
+            and w.status not in SETTLED
+            and now - w.asked < self._watch_for
+        )
+
+    def refresh_period(self, interval: float, floor: float) -> float:
+        """How often :meth:`refresh_if_due` describes, with what is in progress now."""
+        with self._cond:
+            return max(floor, interval / max(1, self._in_progress(self._clock())))
+
+    def refresh_if_due(self, interval: float, floor: float) -> bool:
+        """Describe everything watched if objects are in progress and nobody described
+        them for ``max(floor, interval / in_progress)`` seconds. True when it did."""
+        with self._cond:
+            now = self._clock()
+            count = self._in_progress(now)
+            if not count or self._pending is not None or self._inflight is not None:
+                return False
+            due = max(floor, interval / count)
+            if self._last_describe is not None and now - self._last_describe < due:
+                return False
+            batch, _ = self._join(set())
+            changed = self._lead(batch)
+        self._notify(changed, None)
+        return True
 
     # -- internals; all run with self._cond held -------------------------------------------
 
@@ -210,7 +283,9 @@ class Describer:
         self._inflight = batch
         self._seq += 1
         batch.seq = self._seq
+        batch.started = time.monotonic()
         now = self._clock()
+        self._last_describe = now
         # Everything asked about recently rides along: those restores will ask next.
         for key, watch in list(self._watched.items()):
             if now - watch.asked < self._watch_for or key in batch.keys:
@@ -238,7 +313,7 @@ class Describer:
                     if batch.seq <= self._invalidated.get(key, -1):
                         continue  # mutated while this Describe ran: its answer may be stale
                     item = found.get(key)
-                    self._cache[key] = _Entry(item, now)
+                    self._cache[key] = _Entry(item, now, batch.started)
                     watch = self._watched.get(key)
                     if watch is None:
                         continue
@@ -253,6 +328,10 @@ class Describer:
         return changed
 
     def _notify(self, changed: list[_Watch], own: Callable[[], None] | None) -> None:
+        if changed:
+            log.debug(
+                "status changed: %s", ", ".join(f"{w.identifier}={w.status}" for w in changed)
+            )
         for watch in changed:
             for watcher in list(watch.watchers):
                 if watcher is own:

@@ -9,15 +9,16 @@ call takes a token from the region's budget (``ratelimit.py``) first.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..pipeline.context import CACHED_READS
+from ..pipeline.context import READS
 from ..pipeline.ports import Cluster, Instance, RestoreRequest, Snapshot
-from .batching import Describer
+from .batching import WATCHER, Describer
 from .clients import THROTTLING, Clients
 from .ratelimit import RegionLimits
 
@@ -30,6 +31,8 @@ NOT_FOUND = frozenset(
         "DBSubnetGroupNotFoundFault",
     }
 )
+log = logging.getLogger(__name__)
+
 # AWS's filter values limit; describes are chunked to it.
 FILTER_LIMIT = 100
 # Records per page of a Describe (AWS's maximum).
@@ -74,7 +77,11 @@ class RdsTuning:
     # Identifiers asked about within this many seconds ride along in every Describe.
     watch_for: float = 120.0
     rate_limit: float = 0.0
-    rate_burst: int = 40
+    rate_burst: int = 200
+    # The region refresh (see batching.py): as often as one restore polling every
+    # ``refresh_interval``, shared by all in progress, never more often than the floor.
+    refresh_interval: float = 30.0
+    refresh_floor: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> RdsTuning:
@@ -85,6 +92,8 @@ class RdsTuning:
             watch_for=2 * settings.poll_seconds + 10,
             rate_limit=settings.aws_rate_limit,
             rate_burst=settings.aws_rate_burst,
+            refresh_interval=settings.poll_seconds,
+            refresh_floor=settings.poll_floor_seconds,
         )
 
 
@@ -141,6 +150,16 @@ def _arn_target(arn: str) -> tuple[str, str] | None:
     return (kind, ":".join(parts[6:])) if kind else None
 
 
+def _fresh_since() -> float | None:
+    """None when a status check may use the cache; else the moment answers must follow."""
+    policy = READS.get()
+    if policy is not None and policy.cached:
+        return None
+    if policy is not None and policy.since is not None:
+        return policy.since
+    return time.monotonic()
+
+
 def _instance(item: Mapping[str, Any]) -> Instance:
     return Instance(
         identifier=item["DBInstanceIdentifier"],
@@ -166,21 +185,17 @@ class RdsAdapter:
         self._unfiltered: set[tuple[str, str]] = set()
         self._hooked: set[str] = set()
         self._lock = threading.Lock()
+        self._refreshing = False
+        self._refresh_period = 0.5
 
     def _call(self, region: str, operation: str, **params: Any) -> dict[str, Any]:
-        from ..pipeline.errors import PortError
-
         self._hook_throttling(region)
         self.limits.acquire(region)
-        try:
-            return self.clients.call("rds", region, operation, **params)
-        except PortError as err:
-            if err.code in THROTTLING:
-                self.limits.throttled(region)
-            raise
+        return self.clients.call("rds", region, operation, **params)
 
     def _hook_throttling(self, region: str) -> None:
-        """Count throttling answers that botocore retried by itself, too."""
+        """Every throttling answer slows the region down, including those that botocore
+        retried by itself (its ``needs-retry`` event sees every attempt, the last one too)."""
         if region in self._hooked:
             return
         with self._lock:
@@ -199,6 +214,62 @@ class RdsAdapter:
         self.clients.client("rds", region).meta.events.register("needs-retry.rds", on_retry)
 
     # -- batched status checks --------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Refresh, in every region and kind, the objects that restores wait on, when due;
+        the operator calls this every half second or so. Returns how many Describes."""
+        done = 0
+        with self._lock:
+            describers = list(self._describers.items())
+        for (region, kind), describer in describers:
+            slowdown = self.limits.slowdown(region)
+            try:
+                if describer.refresh_if_due(
+                    self.tuning.refresh_interval * slowdown, self.tuning.refresh_floor * slowdown
+                ):
+                    log.debug("refreshed %s in %s", kind, region)
+                    done += 1
+            except Exception as exc:  # the restores' own checks will report it
+                log.debug("region refresh failed in %s: %s", region, exc)
+        return done
+
+    def start_refresher(self, period: float = 0.5) -> threading.Event:
+        """Run :meth:`refresh` in a background thread until the returned event is set."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(period):
+                self.refresh()
+
+        def run() -> None:
+            self._refreshing = True
+            try:
+                loop()
+            finally:
+                self._refreshing = False
+
+        self._refresh_period = period
+        if self.tuning.batching:
+            threading.Thread(target=run, name="rds-refresh", daemon=True).start()
+        return stop
+
+    def _followed_within(self, region: str, describer: Describer) -> float | None:
+        """Within how long the region refresh looks again at a describer's objects and
+        wakes whoever asked; None when it will not (no refresh, or nobody to wake)."""
+        if not self._refreshing or WATCHER.get() is None:
+            return None
+        slowdown = self.limits.slowdown(region)
+        period = describer.refresh_period(
+            self.tuning.refresh_interval * slowdown, self.tuning.refresh_floor * slowdown
+        )
+        return period + self._refresh_period + self.tuning.cache_ttl * slowdown
+
+    def _note_followed(self, region: str, describer: Describer | None) -> None:
+        policy = READS.get()
+        if policy is None or policy.followed is None:
+            return
+        within = self._followed_within(region, describer) if describer else None
+        policy.followed.note(within)
 
     def describer(self, region: str, kind: str) -> Describer:
         key = (region, kind)
@@ -271,10 +342,11 @@ class RdsAdapter:
     def _status_check(self, region: str, kind: str, identifier: str) -> dict[str, Any] | None:
         # ARNs (a shared snapshot) are answered under their plain identifier: ask directly.
         if self.tuning.batching and not identifier.startswith("arn:"):
-            item: dict[str, Any] | None = self.describer(region, kind).get(
-                identifier, fresh=not CACHED_READS.get()
-            )
+            describer = self.describer(region, kind)
+            item: dict[str, Any] | None = describer.get(identifier, _fresh_since())
+            self._note_followed(region, describer)
             return item
+        self._note_followed(region, None)
         return self._describe_one(region, kind, identifier)
 
     def _mutated(self, region: str, kind: str, identifier: str | None) -> None:
@@ -298,6 +370,7 @@ class RdsAdapter:
     def list_snapshots(
         self, region: str, cluster_identifier: str, snapshot_type: str
     ) -> list[Snapshot]:
+        self._note_followed(region, None)
         params: dict[str, Any] = {"DBClusterIdentifier": cluster_identifier}
         if snapshot_type != "any":
             params["SnapshotType"] = snapshot_type
@@ -349,10 +422,13 @@ class RdsAdapter:
     def get_instances(self, region: str, identifiers: Sequence[str]) -> list[Instance]:
         ids = list(identifiers)
         if self.tuning.batching and ids:
-            items = self.describer(region, INSTANCES).get_many(ids, fresh=not CACHED_READS.get())
+            describer = self.describer(region, INSTANCES)
+            items = describer.get_many(ids, _fresh_since())
+            self._note_followed(region, describer)
             return [
                 _instance(item) for item in (items.get(i.lower()) for i in ids) if item is not None
             ]
+        self._note_followed(region, None)
         result: list[Instance] = []
         for start in range(0, len(ids), FILTER_LIMIT):
             chunk = ids[start : start + FILTER_LIMIT]

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import logging
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,7 @@ class Runtime:
     driver: Driver
     api_client: Any
     heartbeat: metrics.Heartbeat = field(default_factory=metrics.Heartbeat)
+    refresher: threading.Event | None = None
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics_runner: Any = None
@@ -134,6 +136,9 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         rt.metrics_runner = await metrics.serve(
             rt.settings.metrics_port, rt.heartbeat, rt.settings.metrics_host
         )
+    if rt.refresher is None:
+        # Batched status checks of every region, shared by the restores (aws/batching.py).
+        rt.refresher = rt.driver.rds.start_refresher()
 
 
 @kopf.on.cleanup()
@@ -142,6 +147,9 @@ async def shutdown(**_: Any) -> None:
     if rt.metrics_runner is not None:
         await rt.metrics_runner.cleanup()
         rt.metrics_runner = None
+    if rt.refresher is not None:
+        rt.refresher.set()
+        rt.refresher = None
 
 
 @kopf.on.probe(id="heartbeat")

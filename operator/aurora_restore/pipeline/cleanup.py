@@ -26,6 +26,9 @@ def run(ctx: Context) -> StepResult:
         )
     if cluster.status == "deleting":
         return StepResult.waiting(f"Cluster {cluster.identifier} is being deleted")
+    # Before its instances go: a protected cluster is kept whole, not left without compute.
+    if cluster.deletion_protection:
+        return StepResult.finished(f"Cluster {cluster.identifier} has deletion protection; kept")
     instances = rds.get_instances(target.region, list(cluster.members))
     live = [i for i in instances if i.status != "deleting"]
     if live:
@@ -33,8 +36,6 @@ def run(ctx: Context) -> StepResult:
         return StepResult.waiting(f"Deleting instance {live[0].identifier}", wait=0)
     if instances:
         return StepResult.waiting(f"Waiting for {len(instances)} instance(s) to be deleted")
-    if cluster.deletion_protection:
-        return StepResult.finished(f"Cluster {cluster.identifier} has deletion protection; kept")
     final = f"{cluster.identifier}-final-{ctx.operation_id}" if target.final_snapshot else None
     rds.delete_cluster(target.region, cluster.identifier, final)
     return StepResult.waiting(f"Deleting cluster {cluster.identifier}")

@@ -13,11 +13,48 @@ from .. import MANAGED_BY_TAG, OPERATION_TAG
 from ..spec import AuroraRestoreSpec, AuroraRestoreStatus
 from .ports import Ports
 
-# True while a status check runs (a step that only waits on AWS): adapters may then answer
-# from a short-lived cache shared by all restores. Every other step, the ones that read
-# before they create or delete, gets answers from AWS made after it asked.
-CACHED_READS: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "aurora_restore_cached_reads", default=False
+
+@dataclass(frozen=True)
+class ReadPolicy:
+    """How fresh an adapter's answers must be; set by the engine around each step.
+
+    A status check (a step that only waits on AWS) may be answered from a short-lived cache
+    shared by all restores. The other steps read before they create or delete: their
+    answers must come from AWS after ``since`` (``time.monotonic()`` when the tick
+    started), or after the call itself when ``since`` is None.
+    """
+
+    cached: bool = False
+    since: float | None = None
+    # Filled in by adapters during a status check (see Followed).
+    followed: Followed | None = None
+
+
+@dataclass
+class Followed:
+    """Whether something else will look at what a status check waits on, and wake the
+    restore when it changes: the operator's region-wide refresh of batched checks. Then the
+    restore need not look itself until POLL_INTERVAL. ``within``: the longest of the times
+    (seconds) within which each object will be looked at; ``unfollowed``: some object
+    will not be."""
+
+    within: float | None = None
+    unfollowed: bool = False
+
+    def note(self, within: float | None) -> None:
+        if within is None:
+            self.unfollowed = True
+        else:
+            self.within = within if self.within is None else max(self.within, within)
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.unfollowed else self.within
+
+
+# Unset (None) outside the engine: every read asks AWS.
+READS: contextvars.ContextVar[ReadPolicy | None] = contextvars.ContextVar(
+    "aurora_restore_reads", default=None
 )
 
 MANAGED_BY_VALUE = "aurora-restore-operator"
@@ -44,15 +81,24 @@ class PipelineConfig:
     def replace_allowed_for(self, cluster_identifier: str) -> bool:
         return any(fnmatch.fnmatchcase(cluster_identifier, p) for p in self.replace_allowed)
 
-    def look_again(self, waited: float, progress: int | None = None) -> float:
+    def look_again(
+        self, waited: float, progress: int | None = None, followed: float | None = None
+    ) -> float:
         """When to check again on an AWS operation that has run ``waited`` seconds: soon
         after it starts, then backing off; when it reports ``progress`` (percent), when it
-        should be done. Never sooner than the floor, never later than the interval."""
-        if progress is not None and 0 < progress < 100:
-            wait = waited * (100 - progress) / progress
+        should be done. Never sooner than the floor, never later than the interval. When
+        something else looks within ``followed`` seconds and wakes the restore on a change,
+        and that is no later than the restore would look, the interval is enough."""
+        if progress is not None and 10 <= progress < 100:
+            # Whole percents: below 10 % the estimate is too coarse to trust. Aim early:
+            # looking too soon costs one cheap check, too late costs latency.
+            wait = waited * (100 - progress) / progress * 0.75
         else:
             wait = waited * self.poll_backoff
-        return max(self.poll_floor, min(self.poll_interval, wait))
+        wait = max(self.poll_floor, min(self.poll_interval, wait))
+        if followed is not None and followed <= wait:
+            return self.poll_interval
+        return wait
 
 
 @dataclass

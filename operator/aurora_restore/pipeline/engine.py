@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,7 +26,7 @@ from ..spec import (
     resolve_snapshot_date,
 )
 from .conditions import update_conditions
-from .context import CACHED_READS, Context, StepResult, iso, parse_iso
+from .context import READS, Context, Followed, ReadPolicy, StepResult, iso, parse_iso
 from .errors import PortError, StepFailure
 from .steps import (
     check_copy_status,
@@ -226,19 +227,22 @@ def _backoff(ctx: Context, attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def _act(ctx: Context, stage: Stage) -> StepResult:
-    cached = CACHED_READS.set(stage.step in STATUS_CHECKS)
+def _act(ctx: Context, stage: Stage, started: float) -> tuple[StepResult, Followed]:
+    followed = Followed()
+    token = READS.set(
+        ReadPolicy(cached=stage.step in STATUS_CHECKS, since=started, followed=followed)
+    )
     try:
-        return stage.action(ctx)
+        return stage.action(ctx), followed
     finally:
-        CACHED_READS.reset(cached)
+        READS.reset(token)
 
 
-def _look_again(ctx: Context, step: StepStatus) -> float:
+def _look_again(ctx: Context, step: StepStatus, followed: Followed) -> float:
     """Adaptive polling: soon after an AWS operation starts, then less often."""
     st = ctx.status
     progress = st.copy_.percent_progress if st.phase is Phase.CopyingSnapshot and st.copy_ else None
-    return ctx.config.look_again(_elapsed(step.started_at, ctx.now), progress)
+    return ctx.config.look_again(_elapsed(step.started_at, ctx.now), progress, followed.seconds)
 
 
 def _finish_step(
@@ -288,6 +292,8 @@ def _run_final(ctx: Context, out: Outcome) -> None:
     except PortError as err:
         if err.retryable and step.attempts < ctx.config.max_retries:
             step.message = f"{err.message}; retrying"
+            # Pending again: a finished run with a Running notification is never ticked.
+            step.state = StepState.Pending
             out.requeue_after = _backoff(ctx, step.attempts)
             return
         step.state = StepState.Failed
@@ -321,6 +327,8 @@ def advance(ctx: Context, generation: int | None = None) -> Outcome:
 def _advance(ctx: Context, out: Outcome) -> None:
     st = ctx.status
     now = ctx.now
+    # Reads before a create or delete must be answered by AWS after this moment.
+    started = time.monotonic()
     if st.phase.finished:
         _run_final(ctx, out)
         return
@@ -384,7 +392,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
             step.attempts = 1
             out.audit.append(AuditEntry(stage.step, "Started", {}))
         try:
-            result = _act(ctx, stage)
+            result, followed = _act(ctx, stage, started)
         except PortError as err:
             if not err.retryable:
                 _fail(out, st, stage.step, err, now)
@@ -424,7 +432,9 @@ def _advance(ctx: Context, out: Outcome) -> None:
         step.message = result.message
         st.message = result.message
         if not result.done:
-            out.requeue_after = result.wait if result.wait is not None else _look_again(ctx, step)
+            out.requeue_after = (
+                result.wait if result.wait is not None else _look_again(ctx, step, followed)
+            )
             return
         index = STAGES.index(stage)
         _finish_step(

@@ -5,6 +5,18 @@ from __future__ import annotations
 from ..spec import ErrorType
 
 
+# AWS refuses an action because the object is busy (a backup, a modification or a failover is
+# in progress): the same call succeeds once that ends, so these are retried with backoff
+# like throttling, and fail the restore only when the retries run out (docs/reliability.md).
+AWS_BUSY_CODES = frozenset(
+    {
+        "InvalidDBClusterStateFault",
+        "InvalidDBInstanceStateFault",
+        "InvalidDBClusterSnapshotStateFault",
+    }
+)
+
+
 class StepFailure(Exception):
     """A permanent failure: the restore ends as Failed with this type, code and sentence."""
 
@@ -18,8 +30,8 @@ class StepFailure(Exception):
 class PortError(StepFailure):
     """An error raised by an adapter (AWS, database, Kubernetes).
 
-    ``retryable`` errors (throttling, 5xx, dropped connections) are retried with backoff;
-    the others fail the restore at once.
+    ``retryable`` errors (throttling, 5xx, dropped connections, and AWS's "invalid state"
+    faults of a busy object) are retried with backoff; the others fail the restore at once.
     """
 
     def __init__(
@@ -30,7 +42,7 @@ class PortError(StepFailure):
         retryable: bool = False,
     ) -> None:
         super().__init__(type_, message, code)
-        self.retryable = retryable
+        self.retryable = retryable or (type_ is ErrorType.AWSError and code in AWS_BUSY_CODES)
 
 
 def aws_error(message: str, code: str | None = None, retryable: bool = False) -> PortError:

@@ -23,9 +23,12 @@ def run(ctx: Context) -> StepResult:
             f"Snapshot copy {copy.identifier} retained", reason="SnapshotRetained", used_aws=False
         )
     snap = ctx.ports.rds.get_snapshot(copy.region, copy.identifier)
-    if snap is None:
+    if snap is None or (policy is ArchivePolicy.Delete and snap.status == "deleting"):
+        # Also what a resumed run sees when the tick that deleted it was not recorded.
         copy.archived = "deleted"
-        return StepResult.finished(f"Snapshot copy {copy.identifier} is already gone")
+        return StepResult.finished(
+            f"Snapshot copy {copy.identifier} is already gone", reason="SnapshotArchived"
+        )
     source = ctx.status.snapshot
     if (source and snap.arn == source.arn) or not made_by_this_run(ctx, dict(snap.tags)):
         raise safety(

@@ -8,7 +8,10 @@ from ..errors import StepFailure, invalid
 from ..ports import Snapshot
 
 NAME = "snapshot-check"
-FAILED_STATES = frozenset({"failed", "deleting", "incompatible-restore"})
+# States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
+FAILED_STATES = frozenset(
+    {"failed", "deleting", "incompatible-restore", "inaccessible-encryption-credentials"}
+)
 
 
 def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:

@@ -1,0 +1,131 @@
+"""The per-region budget: never more than ``burst + rate * t`` calls in any ``t`` seconds,
+however many restores call at once; a throttling answer slows the region down."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+
+from aurora_restore.aws.clients import Clients
+from aurora_restore.aws.ratelimit import RegionLimits, TokenBucket
+from aurora_restore.aws.rds import CLUSTERS, RdsAdapter, RdsTuning
+from aurora_restore.sandbox.aws import AwsSandbox
+
+from .conftest import SOURCE, TARGET
+from .faults import Fault
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now = max(self.now, self.now + seconds)
+
+
+def assert_within_budget(starts: list[float], rate: float, burst: int) -> None:
+    starts = sorted(starts)
+    for i, first in enumerate(starts):
+        for window in (0.5, 1.0, 5.0):
+            inside = sum(1 for t in starts[i:] if t < first + window)
+            assert inside <= burst + rate * window + 1e-9, (first, window, inside)
+
+
+def test_a_bucket_never_exceeds_its_budget() -> None:
+    clock = FakeTime()
+    bucket = TokenBucket(rate=5, burst=3, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(100):
+        waited = bucket.acquire()
+        # The call starts once the sleep is over; with this clock, "now" is the start.
+        starts.append(clock.now if waited else clock.now)
+    assert_within_budget(starts, 5, 3)
+    assert starts[-1] >= (100 - 3) / 5 - 1e-9
+
+
+def test_many_threads_share_one_budget_per_region() -> None:
+    # Real time: 8 threads, 60 calls, 50 calls/s with bursts of 5.
+    limits = RegionLimits(rate=50, burst=5)
+    starts: dict[str, list[float]] = {SOURCE: [], TARGET: []}
+    lock = threading.Lock()
+    bucket = limits.bucket(SOURCE)
+    assert bucket is not None
+
+    def call(region: str) -> None:
+        limits.acquire(region)
+        now = bucket._clock()
+        with lock:
+            starts[region].append(now)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(call, [SOURCE] * 60 + [TARGET] * 10))
+    assert len(starts[SOURCE]) == 60
+    assert_within_budget(starts[SOURCE], 50, 5)
+    # Another region has its own budget: its calls did not wait for us-east-1's.
+    target = limits.bucket(TARGET)
+    assert target is not None and target.waited < bucket.waited
+
+
+def test_no_limit_means_no_bucket() -> None:
+    limits = RegionLimits(rate=0, burst=5)
+    assert limits.bucket(SOURCE) is None
+    assert limits.acquire(SOURCE) == 0.0
+    assert limits.slowdown(SOURCE) == 1.0
+
+
+def test_throttling_halves_the_rate_then_it_recovers() -> None:
+    clock = FakeTime()
+    bucket = TokenBucket(rate=10, burst=10, clock=clock, sleep=clock.sleep, recovery=60)
+    bucket.throttled()
+    assert bucket.rate == 5 and bucket.slowdown() == 2
+    bucket.throttled()
+    bucket.throttled()
+    bucket.throttled()
+    bucket.throttled()
+    assert bucket.rate == 1  # never below a tenth of the setting
+    clock.now += 30
+    assert abs(bucket.configured / bucket.slowdown() - 6) < 1e-9  # 1 + 30 s * 10/60
+    clock.now += 60
+    assert bucket.slowdown() == 1
+
+
+def test_a_throttled_region_slows_down_and_looks_again_less_often(aws: AwsSandbox) -> None:
+    session = boto3.Session()
+    aws.client("rds", SOURCE).create_db_cluster(
+        DBClusterIdentifier="prod",
+        Engine="aurora-postgresql",
+        MasterUsername="postgres",
+        MasterUserPassword="source-master-pw",
+    )
+    rds = RdsAdapter(Clients(session), RdsTuning(cache_ttl=1.0, rate_limit=20, rate_burst=5))
+    # botocore retries this by itself; the adapter still hears about it.
+    fault = Fault(session, "rds.DescribeDBClusters", "Throttling", times=1)
+    assert rds.get_cluster(SOURCE, "prod") is not None
+    assert fault.hits == 1
+    bucket = rds.limits.bucket(SOURCE)
+    assert bucket is not None and bucket.throttles == 1
+    assert bucket.slowdown() > 1.5
+    # The shared cache of that region is kept longer in proportion.
+    assert rds.describer(SOURCE, CLUSTERS)._ttl() > 1.5
+    other = rds.limits.bucket(TARGET)
+    assert other is not None and other.slowdown() == 1
+
+
+def test_the_adapter_takes_a_token_for_every_rds_call(aws: AwsSandbox) -> None:
+    rds = RdsAdapter(Clients(boto3.Session()), RdsTuning(rate_limit=1000, rate_burst=1000))
+    for i in range(5):
+        rds.get_cluster(SOURCE, f"missing-{i}")
+    rds.list_snapshots(SOURCE, "prod", "any")
+    bucket = rds.limits.bucket(SOURCE)
+    assert bucket is not None
+    assert round(bucket.burst - bucket._tokens) <= 6
+    assert aws.count("DescribeDBClusters") + aws.count("DescribeDBClusterSnapshots") == 6

@@ -1,0 +1,80 @@
+"""Crash matrix, operator process: SIGKILL just before or just after mutating AWS calls.
+
+The AWS stand-in calls a hook in its server thread when the call arrives: ``before`` kills
+the operator and drops the request (AWS never sees it), ``after`` kills it once AWS has done
+the work but before the answer reaches the operator. The test restarts the operator each
+time; the restore completes, each mutating call is made exactly as often as in an
+undisturbed run, and the audit trail has no gap. The full matrix (every call, before and
+after, and every tick) runs at driver level in ../test_crash_matrix.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from aurora_restore.sandbox.aws import AwsSandbox, DropRequest
+
+from ..helpers import BASELINE, MUTATING, assert_audit_complete
+from .conftest import AwsWorld, Cluster, Operator, faster, finished, full_spec
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
+    return faster(operator_env)
+
+
+# Representative points: each kind of create and delete, before and after.
+KILLS = [
+    ("after", "CopyDBClusterSnapshot"),
+    ("before", "DeleteDBInstance"),
+    ("after", "DeleteDBCluster"),
+    ("after", "RestoreDBClusterFromSnapshot"),
+    ("before", "CreateDBInstance"),
+    ("after", "DeleteDBClusterSnapshot"),
+]
+
+
+def killer(operator: Operator, killed: list[str], when: str, op: str) -> Callable[..., None]:
+    def hook(*_: str) -> None:
+        operator.kill()
+        killed.append(f"{when} {op}")
+        if when == "before":
+            raise DropRequest
+
+    return hook
+
+
+def test_sigkill_around_mutating_calls_resumes_without_repeating_them(
+    aws: AwsSandbox, aws_world: AwsWorld, operator: Operator, cluster: Cluster
+) -> None:
+    cluster.secret("staging-master", {"password": "new-master-pw"})
+    killed: list[str] = []
+    for when, op in KILLS:
+        aws.on_call(op, **{when: killer(operator, killed, when, op)}, times=1)
+    cluster.apply_restore("staging-refresh", full_spec(aws_world))
+    deadline = time.monotonic() + 150
+    obj = None
+    while time.monotonic() < deadline:
+        assert operator.proc is not None
+        if operator.proc.poll() is not None:
+            operator.start()  # the pod restarts
+        obj = finished(cluster, "staging-refresh")
+        if obj is not None:
+            break
+        time.sleep(0.1)
+    assert obj is not None
+    status = obj["status"]
+    assert status["phase"] == "Completed", (status.get("error"), operator.logs()[-2000:])
+    assert killed == [f"{w} {o}" for w, o in KILLS]
+    assert operator.starts == 1 + len(KILLS)
+    assert {op: aws.count(op) for op in MUTATING} == BASELINE
+    assert_audit_complete(aws_world, status)
+    messages = aws_world.sns_messages()
+    assert [(m["status"], m["operation_id"]) for m in messages] == [
+        ("success", status["operationId"])
+    ]
