@@ -130,14 +130,15 @@ def free_port() -> int:
 class AwsProcess:
     """The AWS sandbox in its own process, so that it does not share our interpreter."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aurora_restore.sandbox.aws", "--port", str(free_port())],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            cwd=ROOT,
-        )
+    def __init__(self, log_path: Path) -> None:
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "aurora_restore.sandbox.aws", "--port", str(free_port())],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=ROOT,
+            )
         assert self.proc.stdout is not None
         url = ""
         for line in self.proc.stdout:
@@ -484,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.monotonic()
     results: list[Result] = []
-    aws = AwsProcess()
+    aws = AwsProcess(workdir / "aws.log")
     try:
         for n in sizes:
             for policy in policies:
@@ -507,11 +508,14 @@ def main(argv: list[str] | None = None) -> int:
         aws.stop()
     text = report(results, args, time.monotonic() - began)
     print(text)
+    raw = json.dumps([asdict(r) for r in results], indent=2) + "\n"
+    (workdir / "report.md").write_text(text + "\n")
+    (workdir / "results.json").write_text(raw)
     if args.markdown:
         args.markdown.write_text(text + "\n")
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
-    print(f"operator logs: {workdir}", file=sys.stderr)
+        args.json.write_text(raw)
+    print(f"logs, report.md and results.json: {workdir}", file=sys.stderr)
     return 0 if all(r.completed == r.n for r in results) else 1
 
 

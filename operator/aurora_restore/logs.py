@@ -45,6 +45,7 @@ def setup(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [h for h in root.handlers if h.get_name() != "aurora-restore"]
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # botocore logs request parameters at DEBUG, passwords included: never below WARNING.
-    for noisy in ("botocore", "urllib3", "boto3", "aiohttp.access"):
+    # botocore logs request parameters at DEBUG, passwords included, and the kubernetes
+    # client logs response bodies (Secret data, base64): never below WARNING.
+    for noisy in ("botocore", "urllib3", "boto3", "aiohttp.access", "kubernetes"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

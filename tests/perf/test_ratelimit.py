@@ -129,3 +129,21 @@ def test_the_adapter_takes_a_token_for_every_rds_call(aws: AwsSandbox) -> None:
     assert bucket is not None
     assert round(bucket.burst - bucket._tokens) <= 6
     assert aws.count("DescribeDBClusters") + aws.count("DescribeDBClusterSnapshots") == 6
+
+
+def test_restores_turned_away_are_told_to_come_back_later_not_all_at_once() -> None:
+    clock = FakeTime()
+    limits = RegionLimits(rate=10, burst=2, clock=clock, sleep=clock.sleep)
+    assert limits.take_or_defer(SOURCE, "r0") == 0.0
+    assert limits.take_or_defer(SOURCE, "r1") == 0.0
+    waits = [limits.take_or_defer(SOURCE, f"r{i}") for i in range(2, 52)]
+    assert all(w > 0 for w in waits)
+    # 50 restores wait for 10 tokens a second: the last ones are sent about 5 s away.
+    assert 2.0 <= waits[-1] <= 8.0
+    assert waits[0] < waits[-1] or waits[0] <= 1.5
+    bucket = limits.bucket(SOURCE)
+    assert bucket is not None and bucket.deferred == 50 and bucket.taken == 2
+    clock.now += 1.0
+    # Back a second later: the bucket holds at most its burst, and the first comers get it.
+    admitted = [limits.take_or_defer(SOURCE, f"r{i}") == 0.0 for i in range(2, 52)]
+    assert admitted[:2] == [True, True] and sum(admitted) == 2

@@ -4,7 +4,6 @@ injection through botocore's event hooks, and the checks every scenario ends wit
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,19 +46,26 @@ MASTER_SECRET = "staging-master"
 NAME, NAMESPACE, UID = "staging-refresh", "databases", "uid-1"
 
 
-def full_spec(world: World, **target: Any) -> dict[str, Any]:
+def full_spec(world: World, instances: int = 2) -> dict[str, Any]:
     """Cross-region, replacing a managed cluster, master password reset, copy archived
     (deleted), notification: one run makes every mutating call."""
-    spec = cross_region_spec(existingCluster="Replace", instances=2, **target)
+    spec = cross_region_spec(existingCluster="Replace", instances=instances)
     spec["masterPassword"] = {"secretRef": {"name": MASTER_SECRET}}
     spec["notification"] = {"snsTopicArn": world.topic_arn}
     return spec
 
 
-def prepare_full(world: World, master_password: str = "new-master-pw") -> dict[str, Any]:
-    existing_staging(world, MANAGED, instances=2, region=TARGET)
+def prepare_full(
+    world: World, master_password: str = "new-master-pw", instances: int = 2
+) -> dict[str, Any]:
+    """The world and spec of the full restore: ``instances`` old ones, as many new ones."""
+    existing_staging(world, MANAGED, instances=instances, region=TARGET)
     world.kube.secrets[MASTER_SECRET] = {"password": master_password}
-    return full_spec(world)
+    return full_spec(world, instances)
+
+
+def baseline(instances: int) -> dict[str, int]:
+    return {**BASELINE, "DeleteDBInstance": instances, "CreateDBInstance": instances}
 
 
 def counts(world: World) -> dict[str, int]:
@@ -293,26 +299,24 @@ def assert_audit_complete(world: Any, status: dict[str, Any]) -> list[dict[str, 
     seen: dict[str, list[str]] = {}
     for item in audit:
         seen.setdefault(item["step"], []).append(item["status"])
+    rejected = (status.get("error") or {}).get("code") == "InvalidSpec"  # never started
     for step in status["steps"]:
         if step["state"] not in FINISHED:
             continue
         got = seen.get(step["name"], [])
         # The notification runs after the run ended and records only its outcome.
-        if step["name"] != "sns-notification" and step["state"] != "Failed":
+        if step["name"] != "sns-notification" and not rejected:
             assert "Started" in got, (step["name"], got)
         assert step["state"] in got, (step["name"], step["state"], got)
+    if rejected:
+        return audit
     assert "Started" in seen.get("restore", []), seen.get("restore")
-    end = "Completed" if status["phase"] == "Completed" else "Failed"
-    if end == "Completed":
+    if status["phase"] == "Completed":
         assert "Completed" in seen["restore"], seen["restore"]
     else:
-        assert status["error"]["step"] in seen and "Failed" in seen[status["error"]["step"]]
+        assert "Failed" in seen.get(status["error"]["step"], []), seen
     return audit
 
 
 def events_of(ticks: list[Tick]) -> list[tuple[str, str, str]]:
     return [(e.type, e.reason, e.message) for t in ticks for e in t.events]
-
-
-def quiet_botocore() -> None:
-    logging.getLogger("botocore").setLevel(logging.WARNING)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from aurora_restore.driver import Driver
+from aurora_restore.sandbox.aws import DropRequest
 from pipeline.conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
 from pipeline.test_safety import MANAGED, existing_staging
 
@@ -138,13 +139,16 @@ def test_replace_allowed_never_overrides_deletion_protection(world: World) -> No
 def test_cluster_created_by_someone_else_before_the_restore_is_not_overwritten(
     world: World,
 ) -> None:
-    """Between delete-rds finding no cluster and restore-snapshot (the same tick), someone
-    creates one with the target's name: moto, unlike AWS, would silently replace it with the
-    restore. A sandbox hook creates it right after delete-rds's Describe was answered."""
+    """Someone creates a cluster with the target's name right after delete-rds found none.
+    restore-snapshot looks again before restoring, but a look earlier in the same tick counts
+    as fresh, so the restore call goes out; AWS refuses a restore onto an existing cluster
+    (moto would silently replace it, so the sandbox is told to answer as AWS does). Either
+    way nothing is overwritten or deleted, and the restore fails clearly."""
     made: list[str] = []
+    rds = world.client("rds")
 
     def someone_else(*_: str) -> None:
-        world.client("rds").create_db_cluster(
+        rds.create_db_cluster(
             DBClusterIdentifier="staging",
             Engine="aurora-postgresql",
             MasterUsername="postgres",
@@ -152,20 +156,27 @@ def test_cluster_created_by_someone_else_before_the_restore_is_not_overwritten(
         )
         made.append("staging")
 
+    def as_aws_does(*_: str) -> None:
+        if rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": ["staging"]}])[
+            "DBClusters"
+        ]:
+            raise DropRequest("DBClusterAlreadyExistsFault", 400, "DB cluster already exists")
+
+    world.aws.on_call("RestoreDBClusterFromSnapshot", before=as_aws_does, times=None)
+
     def between(driver: Driver, status: dict[str, Any]) -> None:
         if status.get("snapshot") and not made:
             world.aws.on_call("DescribeDBClusters", after=someone_else, times=1)
 
-    status, _ = run_ticks(world, same_region_spec(), between)
+    status, ticks = run_ticks(world, same_region_spec(), between)
     assert made
-    assert (status["error"]["type"], status["error"]["code"]) == (
-        "SafetyViolation",
-        "ClusterAlreadyExists",
-    )
+    assert status["phase"] == "Failed"
     assert status["error"]["step"] == "restore-snapshot"
-    assert world.aws.count("RestoreDBClusterFromSnapshot") == 0
+    assert status["error"]["code"] in ("ClusterAlreadyExists", "DBClusterAlreadyExistsFault")
     assert deletes(world) == dict.fromkeys(DELETES, 0)
-    assert cluster(world)["Status"] == "available"
+    survivor = cluster(world)
+    assert survivor["Status"] == "available"
+    assert not [t for t in survivor.get("TagList", []) if t["Key"].startswith("dbrestore.io/")]
 
 
 def test_instance_name_taken_by_another_cluster_is_not_touched(world: World) -> None:

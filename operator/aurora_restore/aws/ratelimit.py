@@ -2,9 +2,16 @@
 
 RDS throttles per account and region, and every operator (and every person with a console)
 in the account shares that budget. The operator keeps under its own share: ``rate`` calls
-per second with bursts of ``burst``, however many restores are in flight. Callers wait for
-a token (in their worker thread), so over any window of ``t`` seconds at most
-``burst + rate * t`` calls start.
+per second with bursts of ``burst``, however many restores are in flight. A call takes a
+token; there are never more than ``burst`` tokens, so over any window of ``t`` seconds at
+most ``burst + rate * t`` calls start.
+
+Without a token, a caller either waits for one in its thread (the shared status checks,
+which are few, and anything outside the operator), or, when it can be asked to come back
+(a restore's own call in the operator, ``key`` given), is told how long to stay away: the
+number of restores already turned away, divided by the rate, with jitter. That keeps the
+operator's worker threads free for the restores that have tokens, and spreads the others
+out instead of having them all retry at once.
 
 When AWS answers with a throttling error anyway, the region's rate is halved (down to a
 tenth of the setting) and then recovers linearly over ``recovery`` seconds: additive
@@ -14,13 +21,17 @@ configured a region currently runs, so that status checks can look again less of
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+
+# How long a caller that was turned away is remembered as still wanting a token.
+DEMAND_HORIZON = 120.0
 
 
 class TokenBucket:
-    """Thread-safe; ``acquire`` reserves a token and sleeps until it is due."""
+    """Thread-safe. ``take`` never waits; ``acquire`` sleeps until it gets a token."""
 
     def __init__(
         self,
@@ -42,7 +53,11 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._updated = clock()
+        # Callers turned away, by key: when they were last told to come back.
+        self._waiting: dict[Hashable, float] = {}
         self.throttles = 0
+        self.taken = 0
+        self.deferred = 0
         self.waited = 0.0
 
     def _refill(self, now: float) -> None:
@@ -54,18 +69,43 @@ class TokenBucket:
             self.rate = min(self.configured, self.rate + elapsed * self.configured / self.recovery)
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
 
+    def take(self, key: Hashable | None = None) -> float:
+        """Take a token if there is one (returns 0.0); else the seconds until there is."""
+        with self._lock:
+            self._refill(self._clock())
+            if self._tokens >= 1.0 - 1e-9:  # float sums of refills may fall just short
+                self._tokens = max(0.0, self._tokens - 1.0)
+                self.taken += 1
+                if key is not None:
+                    self._waiting.pop(key, None)
+                return 0.0
+            return (1.0 - self._tokens) / self.rate
+
     def acquire(self) -> float:
         """Take one token, waiting for it if needed; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            delay = self.take()
+            if delay <= 0:
+                with self._lock:
+                    self.waited += waited
+                return waited
+            delay = max(delay, 0.001)
+            self._sleep(delay)
+            waited += delay
+
+    def come_back_in(self, key: Hashable) -> float:
+        """For a caller turned away: how long to stay away, given how many wait."""
         with self._lock:
             now = self._clock()
             self._refill(now)
-            self._tokens -= 1.0
-            # A negative balance is a queue: this caller's token comes due after the others'.
-            delay = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-            self.waited += delay
-        if delay > 0:
-            self._sleep(delay)
-        return delay
+            self._waiting[key] = now
+            for other, since in list(self._waiting.items()):
+                if now - since > DEMAND_HORIZON:
+                    del self._waiting[other]
+            self.deferred += 1
+            queue = len(self._waiting) + max(0.0, 1.0 - self._tokens)
+            return max(1.0, queue / self.rate) * random.uniform(0.5, 1.5)
 
     def throttled(self) -> None:
         """AWS said slow down: halve the rate and drop the saved-up burst."""
@@ -111,8 +151,16 @@ class RegionLimits:
             return found
 
     def acquire(self, region: str) -> float:
+        """Wait for a token of ``region``; returns the seconds waited."""
         bucket = self.bucket(region)
         return bucket.acquire() if bucket else 0.0
+
+    def take_or_defer(self, region: str, key: Hashable) -> float:
+        """A token now (0.0), or how many seconds the caller ``key`` should stay away."""
+        bucket = self.bucket(region)
+        if bucket is None or bucket.take(key) <= 0:
+            return 0.0
+        return bucket.come_back_in(key)
 
     def throttled(self, region: str) -> None:
         bucket = self.bucket(region)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..pipeline.context import READS
+from ..pipeline.context import READS, Deferred
 from ..pipeline.ports import Cluster, Instance, RestoreRequest, Snapshot
 from .batching import WATCHER, Describer
 from .clients import THROTTLING, Clients
@@ -188,9 +188,20 @@ class RdsAdapter:
         self._refreshing = False
         self._refresh_period = 0.5
 
-    def _call(self, region: str, operation: str, **params: Any) -> dict[str, Any]:
+    def _call(
+        self, region: str, operation: str, shared: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        """One RDS call within the region's budget. A ``shared`` call (a batched status
+        check, answering many restores) waits for its token; a restore's own call in the
+        operator is deferred instead (see ratelimit.py), outside it waits too."""
         self._hook_throttling(region)
-        self.limits.acquire(region)
+        watcher = WATCHER.get()
+        if shared or watcher is None:
+            self.limits.acquire(region)
+        else:
+            after = self.limits.take_or_defer(region, watcher)
+            if after > 0:
+                raise Deferred(after, f"Waiting for the AWS call budget of {region}")
         return self.clients.call("rds", region, operation, **params)
 
     def _hook_throttling(self, region: str) -> None:
@@ -306,7 +317,7 @@ class RdsAdapter:
                 if marker:
                     params["Marker"] = marker
                 try:
-                    page = self._call(region, operation, **params)
+                    page = self._call(region, operation, shared=True, **params)
                 except PortError as err:
                     if err.code not in UNSUPPORTED_FILTER:
                         raise
@@ -323,19 +334,21 @@ class RdsAdapter:
     def _describe_each(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for identifier in identifiers:
-            item = self._describe_one(region, kind, identifier)
+            item = self._describe_one(region, kind, identifier, shared=True)
             if item is not None:
                 found[identifier.lower()] = item
         return found
 
-    def _describe_one(self, region: str, kind: str, identifier: str) -> dict[str, Any] | None:
+    def _describe_one(
+        self, region: str, kind: str, identifier: str, shared: bool = False
+    ) -> dict[str, Any] | None:
         operation, _, list_key, _, _ = KINDS[kind]
         param = {
             SNAPSHOTS: "DBClusterSnapshotIdentifier",
             CLUSTERS: "DBClusterIdentifier",
             INSTANCES: "DBInstanceIdentifier",
         }[kind]
-        found = self._maybe(region, operation, **{param: identifier})
+        found = self._maybe(region, operation, shared, **{param: identifier})
         items = (found or {}).get(list_key) or []
         return items[0] if items else None
 
@@ -353,11 +366,13 @@ class RdsAdapter:
         if identifier and self.tuning.batching:
             self.describer(region, kind).invalidate(identifier)
 
-    def _maybe(self, region: str, operation: str, **params: Any) -> dict[str, Any] | None:
+    def _maybe(
+        self, region: str, operation: str, shared: bool = False, **params: Any
+    ) -> dict[str, Any] | None:
         from ..pipeline.errors import PortError
 
         try:
-            return self._call(region, operation, **params)
+            return self._call(region, operation, shared, **params)
         except PortError as err:
             if err.code in NOT_FOUND:
                 return None

@@ -30,6 +30,17 @@ class ReadPolicy:
     followed: Followed | None = None
 
 
+class Deferred(Exception):
+    """An adapter declines to make a call now because the client-side budget of AWS calls
+    is spent; the step runs again after ``after`` seconds. Not a failure and not a retry:
+    nothing was sent, and steps adopt what an earlier attempt started."""
+
+    def __init__(self, after: float, message: str = "Waiting for the AWS call budget") -> None:
+        super().__init__(message)
+        self.after = after
+        self.message = message
+
+
 @dataclass
 class Followed:
     """Whether something else will look at what a status check waits on, and wake the

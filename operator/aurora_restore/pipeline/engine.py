@@ -26,7 +26,16 @@ from ..spec import (
     resolve_snapshot_date,
 )
 from .conditions import update_conditions
-from .context import READS, Context, Followed, ReadPolicy, StepResult, iso, parse_iso
+from .context import (
+    READS,
+    Context,
+    Deferred,
+    Followed,
+    ReadPolicy,
+    StepResult,
+    iso,
+    parse_iso,
+)
 from .errors import PortError, StepFailure
 from .steps import (
     check_copy_status,
@@ -393,6 +402,10 @@ def _advance(ctx: Context, out: Outcome) -> None:
             out.audit.append(AuditEntry(stage.step, "Started", {}))
         try:
             result, followed = _act(ctx, stage, started)
+        except Deferred as wait:
+            # The AWS call budget is spent: this step runs again later, as if it waited.
+            out.requeue_after = wait.after
+            return
         except PortError as err:
             if not err.retryable:
                 _fail(out, st, stage.step, err, now)

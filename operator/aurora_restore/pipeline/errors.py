@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..spec import ErrorType
 
-
 # AWS refuses an action because the object is busy (a backup, a modification or a failover is
 # in progress): the same call succeeds once that ends, so these are retried with backoff
 # like throttling, and fail the restore only when the retries run out (docs/reliability.md).

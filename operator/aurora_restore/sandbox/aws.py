@@ -396,8 +396,19 @@ def _set_status(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class DropRequest(Exception):
-    """Raised by a ``before`` call hook: the request never reaches moto and is not counted;
-    the client gets a 503 (if it is still there to read it)."""
+    """Raised by a ``before`` call hook: the request never reaches moto and is not counted.
+    The client (if it is still there to read it) gets this error: by default a 503, or
+    e.g. ``DropRequest("DBClusterAlreadyExistsFault", 400)`` where AWS refuses a call that
+    moto would accept."""
+
+    def __init__(
+        self,
+        code: str = "ServiceUnavailable",
+        status: int = 503,
+        message: str = "request dropped by a sandbox hook",
+    ) -> None:
+        super().__init__(code)
+        self.code, self.status, self.message = code, status, message
 
 
 # (service, operation, region) of the request a hook is called for.
@@ -447,12 +458,19 @@ class _Hooks:
             return found
 
 
-def _dropped(start_response: Callable[..., Any]) -> list[bytes]:
-    start_response("503 Service Unavailable", [("Content-Type", "text/xml")])
+def _dropped(start_response: Callable[..., Any], drop: DropRequest) -> list[bytes]:
+    from http import HTTPStatus
+
+    start_response(
+        f"{drop.status} {HTTPStatus(drop.status).phrase}", [("Content-Type", "text/xml")]
+    )
+    kind = "Sender" if drop.status < 500 else "Receiver"
     return [
-        b"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code>"
-        b"<Message>request dropped by a sandbox hook</Message></Error>"
-        b"<RequestId>dropped</RequestId></ErrorResponse>"
+        (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{drop.code}</Code>"
+            f"<Message>{drop.message}</Message></Error>"
+            "<RequestId>dropped</RequestId></ErrorResponse>"
+        ).encode()
     ]
 
 
@@ -532,8 +550,8 @@ class _SandboxApp:
             if hook.before is not None:
                 try:
                     hook.before(service, operation, region)
-                except DropRequest:
-                    return _dropped(start_response)
+                except DropRequest as drop:
+                    return _dropped(start_response, drop)
         self._calls.add(service, operation, region)
         # moto handles the request inside this call; the body iterable is already built.
         result = self._app(environ, start_response)
