@@ -99,6 +99,11 @@ class Result:
     kube_calls: dict[str, int] = field(default_factory=dict)
     cpu_seconds: float = 0.0
     peak_rss_mib: float = 0.0
+    # The stand-ins' CPU: the AWS server process, and this process (the Kubernetes API
+    # emulator and the bench's own polling); and the machine's load average at the start.
+    aws_cpu_seconds: float = 0.0
+    kube_cpu_seconds: float = 0.0
+    load_average: float = 0.0
     timed_out: bool = False
     log: str = ""
 
@@ -133,7 +138,7 @@ class AwsProcess:
     def __init__(self, log_path: Path) -> None:
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aurora_restore.sandbox.aws", "--port", str(free_port())],
+                [sys.executable, "-m", "bench.aws_server", "--port", str(free_port())],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -262,6 +267,7 @@ def run_one(
     workdir: Path,
     extra_env: dict[str, str],
     timeout: float,
+    aws_pid: int | None = None,
 ) -> Result:
     result = Result(policy.name, n)
     seed_aws(aws, delay)
@@ -292,6 +298,9 @@ def run_one(
             aws.reset_calls()
             kube.reset_api_calls()
             cpu_before = proc_cpu_seconds(operator.pid)
+            aws_cpu_before = proc_cpu_seconds(aws_pid) if aws_pid else 0.0
+            own_cpu_before = time.process_time()
+            result.load_average = os.getloadavg()[0]
 
             created: dict[str, float] = {}
             start = time.monotonic()
@@ -321,6 +330,8 @@ def run_one(
             result.timed_out = len(finished) < n
             result.wall_seconds = end - start
             result.cpu_seconds = proc_cpu_seconds(operator.pid) - cpu_before
+            result.aws_cpu_seconds = (proc_cpu_seconds(aws_pid) - aws_cpu_before) if aws_pid else 0
+            result.kube_cpu_seconds = time.process_time() - own_cpu_before
             result.peak_rss_mib = proc_peak_rss_mib(operator.pid)
             result.completed = sum(1 for _, p in finished.values() if p == "Completed")
             result.failed = sum(1 for _, p in finished.values() if p == "Failed")
@@ -362,8 +373,9 @@ def main_table(results: list[Result]) -> str:
     lines = [
         "| N | policy | completed | wall s | added median s | added p95 s | RDS calls/restore "
         "| Describes/restore | Describes/min | peak RDS calls/s | K8s calls/restore "
-        "| CPU s | CPU cores avg | peak RSS MiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU s | CPU cores avg | peak RSS MiB | AWS stand-in CPU s | K8s stand-in CPU s "
+        "| load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         minutes = r.wall_seconds / 60 if r.wall_seconds else 1
@@ -374,7 +386,8 @@ def main_table(results: list[Result]) -> str:
             f"| {_f(r.describes / minutes)} | {_f(r.rds_peak_per_second)} "
             f"| {_f(r.per_restore(r.kube_total))} | {_f(r.cpu_seconds)} "
             f"| {_f(r.cpu_seconds / r.wall_seconds if r.wall_seconds else 0, 2)} "
-            f"| {_f(r.peak_rss_mib)} |"
+            f"| {_f(r.peak_rss_mib)} | {_f(r.aws_cpu_seconds)} | {_f(r.kube_cpu_seconds)} "
+            f"| {_f(r.load_average)} |"
         )
     return "\n".join(lines)
 
@@ -493,7 +506,14 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(f"-- {policy.name} N={n} ...", file=sys.stderr, flush=True)
                 result = run_one(
-                    aws.sandbox, policy, n, args.delay, workdir, extra_env, args.timeout
+                    aws.sandbox,
+                    policy,
+                    n,
+                    args.delay,
+                    workdir,
+                    extra_env,
+                    args.timeout,
+                    aws.proc.pid,
                 )
                 print(
                     f"   {result.completed}/{n} completed in {result.wall_seconds:.1f}s; "

@@ -73,6 +73,9 @@ class Settings(BaseModel):
     # status checks less frequent); it then recovers over a minute.
     aws_rate_limit: float = Field(10.0, ge=0)
     aws_rate_burst: int = Field(200, ge=1)
+    # Threads for the blocking calls (AWS, PostgreSQL, Kubernetes) of all restores; they
+    # mostly wait on the network, so many more than the CPUs.
+    workers: int = Field(32, ge=1, le=512)
     replace_allowed: tuple[str, ...] = ()
     ssm_path: str | None = None
     metrics_port: int = Field(8080, ge=0, le=65535)

@@ -483,7 +483,7 @@ def _check(doc: dict[str, Any], path: Path) -> None:
         assert SAFE.fullmatch(value), (where, value)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(st.sampled_from(range(len(BASES))), st.data(), hostile_value)
 def test_any_hostile_leaf_is_rejected_naming_it_or_is_safe(
     which: int, data: st.DataObject, value: Any
@@ -493,7 +493,7 @@ def test_any_hostile_leaf_is_rejected_naming_it_or_is_safe(
     _check(mutate(base, path, value), path)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(range(len(BASES))), st.data(), hostile_value)
 def test_any_node_replaced_or_removed_is_rejected_naming_it_or_is_safe(
     which: int, data: st.DataObject, value: Any
@@ -515,7 +515,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(json_values)
 def test_any_json_document_gives_a_verdict_not_a_crash(doc: Any) -> None:
     try:

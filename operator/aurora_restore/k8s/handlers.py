@@ -12,6 +12,7 @@ object's status alone.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import random
@@ -139,6 +140,11 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     if rt.refresher is None:
         # Batched status checks of every region, shared by the restores (aws/batching.py).
         rt.refresher = rt.driver.rds.start_refresher()
+    # Every tick runs in a thread that mostly waits on AWS or the API server: asyncio's
+    # default (CPUs + 4) would queue hundreds of restores behind a handful of calls.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(rt.settings.workers, "aurora-restore")
+    )
 
 
 @kopf.on.cleanup()
