@@ -203,13 +203,8 @@ async def restore_daemon(
             phase = new.get("phase")
             patch = _status_patch(status, new)
             if patch:
-                try:
-                    await asyncio.to_thread(_patch_status, rt, namespace, name, patch)
-                except Exception as exc:
-                    # The next tick repeats this one; steps adopt what it started.
-                    logger.warning("status patch failed: %s", exc, extra={"resource": resource.key})
-                    await sleep_or_wake(stopped, wake, min(5.0, rt.settings.poll_seconds))
-                    continue
+                if not await _write_status(rt, stopped, namespace, name, patch, logger):
+                    break
                 if new.get("phase") != status.get("phase"):
                     now = asyncio.get_running_loop().time()
                     if status.get("phase"):
@@ -240,6 +235,34 @@ async def restore_daemon(
         if counted_in_flight:
             metrics.IN_FLIGHT.dec()
         rt.wakeups.pop(uid, None)
+
+
+async def _write_status(
+    rt: Runtime,
+    stopped: kopf.DaemonStopped,
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    logger: logging.Logger,
+) -> bool:
+    """Write this tick's status, retrying the write itself rather than the tick: a repeated
+    tick could repeat an AWS call that leaves no trace to adopt (ModifyDBCluster, Publish).
+    False when the daemon stops first."""
+    delay = 1.0
+    while not stopped:
+        try:
+            await asyncio.to_thread(_patch_status, rt, namespace, name, patch)
+            return True
+        except Exception as exc:
+            logger.warning(
+                "status patch failed, retrying in %.0fs: %s",
+                delay,
+                exc,
+                extra={"resource": f"{namespace}/{name}"},
+            )
+            await stopped.wait(delay)
+            delay = min(delay * 2, rt.settings.poll_seconds)
+    return False
 
 
 async def sleep_or_wake(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
