@@ -68,7 +68,7 @@ def test_too_many_transient_errors_give_up(world: World) -> None:
     Fault(world.session, "rds.DescribeDBClusterSnapshots", "Throttling", times=10_000)
     # One attempt per call keeps botocore's own backoff sleeps out of this test.
     driver = world.driver()
-    driver.clients = Clients(world.session, max_attempts=1)
+    driver.clients = Clients(world.session, max_retries=0)
     driver.rds.clients = driver.clients
     status, _ = world.run(same_region_spec(), driver=driver)
     assert status["phase"] == "Failed"

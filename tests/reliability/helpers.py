@@ -80,7 +80,7 @@ def fast_driver(world: World, **env: str) -> Driver:
     """One botocore attempt per call (``max_attempts`` counts retries), so injected faults
     reach the pipeline at once and botocore's backoff sleeps stay out of the run time."""
     settings = load({**world.env, **env})
-    return Driver(settings, clients=Clients(world.session, max_attempts=0), clock=world.clock)
+    return Driver(settings, clients=Clients(world.session, max_retries=0), clock=world.clock)
 
 
 # Every hook this suite registered on a session: (session, event, handler).

@@ -44,10 +44,11 @@ CallObserver = Callable[[str, str, str, str], None]
 
 
 class Clients:
-    def __init__(self, session: boto3.Session | None = None, max_attempts: int = 3) -> None:
+    def __init__(self, session: boto3.Session | None = None, max_retries: int = 3) -> None:
         self._session = session or boto3.Session()
         self._config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            # botocore's "max_attempts" here counts retries after the first attempt.
+            retries={"mode": "standard", "max_attempts": max_retries},
             connect_timeout=10,
             read_timeout=30,
         )
