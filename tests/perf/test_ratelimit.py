@@ -7,13 +7,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import pytest
 
+from aurora_restore.aws.batching import WATCHER
 from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.ratelimit import RegionLimits, TokenBucket
 from aurora_restore.aws.rds import CLUSTERS, RdsAdapter, RdsTuning
 from aurora_restore.sandbox.aws import AwsSandbox
 
-from .conftest import SOURCE, TARGET
+from .conftest import SOURCE, TARGET, Fleet, cross_region
 from .faults import Fault
 
 
@@ -147,3 +149,30 @@ def test_restores_turned_away_are_told_to_come_back_later_not_all_at_once() -> N
     # Back a second later: the bucket holds at most its burst, and the first comers get it.
     admitted = [limits.take_or_defer(SOURCE, f"r{i}") == 0.0 for i in range(2, 52)]
     assert admitted[:2] == [True, True] and sum(admitted) == 2
+
+
+def test_a_restore_over_budget_waits_without_counting_a_retry(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT="10")
+    fleet.add("r", cross_region("staging-budget"))
+    driver = fleet.driver
+    assert driver is not None
+    # In the operator, each restore's calls carry its wake-up callback (aws/batching.py).
+    token = WATCHER.set(lambda: None)
+    try:
+        fleet.tick("r")  # snapshot-check
+        with monkeypatch.context() as patched:
+            # The region's budget is spent: a restore's own calls are turned away for 7 s.
+            patched.setattr(driver.rds.limits, "take_or_defer", lambda region, key: 7.0)
+            for _ in range(3):
+                tick = fleet.tick("r")
+                assert tick.requeue_after == 7.0
+                assert not [e for e in tick.events if e.type == "Warning"]
+            status = fleet.statuses["r"] or {}
+            assert status.get("retries", 0) == 0
+            assert fleet.aws.count("CopyDBClusterSnapshot") == 0
+        fleet.tick("r")
+        assert fleet.aws.count("CopyDBClusterSnapshot") == 1
+    finally:
+        WATCHER.reset(token)
