@@ -206,7 +206,8 @@ class Describer:
         key = identifier.lower()
         with self._cond:
             self._cache.pop(key, None)
-            self._invalidated[key] = self._seq
+            if key in self._watched:  # every key a Describe covers is watched
+                self._invalidated[key] = self._seq
 
     def watched(self) -> int:
         with self._cond:
