@@ -169,9 +169,8 @@ def make_source(world: World, encrypted: bool = True) -> None:
     )
 
 
-@pytest.fixture
-def world(aws: AwsSandbox) -> World:
-    session = boto3.Session()
+def build_world(aws: AwsSandbox, session: boto3.Session) -> World:
+    """The source cluster and snapshot, a KMS key, a topic read through SQS, and the tables."""
     world = World(
         aws=aws,
         clock=Clock(),
@@ -197,6 +196,11 @@ def world(aws: AwsSandbox) -> World:
     world.driver().records.check_tables(create=True)
     aws.reset_calls()
     return world
+
+
+@pytest.fixture
+def world(aws: AwsSandbox) -> World:
+    return build_world(aws, boto3.Session())
 
 
 def cross_region_spec(**target: Any) -> dict[str, Any]:

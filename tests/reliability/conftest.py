@@ -22,6 +22,7 @@ from pipeline.conftest import (  # noqa: F401  (fixtures, re-registered for this
     World,
     aws,
     aws_server,
+    build_world,
     make_source,
     postgres,
 )
@@ -37,30 +38,7 @@ def boto_session() -> boto3.Session:
 @pytest.fixture
 def world(aws: AwsSandbox, boto_session: boto3.Session) -> Iterator[World]:  # noqa: F811
     """tests/pipeline's ``world``, on the shared session."""
-    world = World(
-        aws=aws,
-        clock=Clock(),
-        session=boto_session,
-        env={
-            "AWS_REGION": SOURCE,
-            "AURORA_RESTORE_CREATE_TABLES": "true",
-            "AURORA_RESTORE_POLL_INTERVAL": "30s",
-        },
-    )
-    make_source(world)
-    kms = world.client("kms", TARGET)
-    key = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.create_alias(AliasName="alias/staging", TargetKeyId=key)
-    sns = world.client("sns", TARGET)
-    world.topic_arn = sns.create_topic(Name="restores")["TopicArn"]
-    sqs = world.client("sqs", TARGET)
-    world.queue_url = sqs.create_queue(QueueName="restores")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=world.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    world.driver().records.check_tables(create=True)
-    aws.reset_calls()
+    world = build_world(aws, boto_session)
     yield world
     # Hooks a failed test left behind must not fire in the next one.
     unregister_all(boto_session)
