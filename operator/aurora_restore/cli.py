@@ -81,6 +81,13 @@ def check_startup(settings: Settings) -> None:
         settings.audit_table,
         settings.metrics_namespace,
     ).check_tables(settings.create_tables)
+    # The status-signing key (pipeline/guards.py) exists before the first run starts, so a
+    # later DynamoDB outage delays records, not restores.
+    from .aws.leases import DynamoLeases
+
+    DynamoLeases(
+        clients, settings.region, settings.state_table, settings.lease_seconds
+    ).signing_key()
     if settings.sns_topic_arn:
         SnsNotifier(clients).check_topic(settings.sns_topic_arn)
 

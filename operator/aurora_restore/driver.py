@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .aws.clients import Clients
+from .aws.leases import DynamoLeases
 from .aws.network import NetworkAdapter
 from .aws.notify import SnsNotifier
 from .aws.rds import RdsAdapter, RdsTuning
 from .aws.records import Records
 from .aws.secrets import SecretsManagerReader
 from .db.port import PostgresDatabase
-from .pipeline import cleanup
+from .pipeline import cleanup, guards
 from .pipeline.conditions import update_conditions
 from .pipeline.context import Context, PipelineConfig, StepResult, iso, operation_id
-from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, reject
-from .pipeline.errors import PortError
+from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
+from .pipeline.errors import PortError, StepFailure
 from .pipeline.ports import Database, Ports
 from .settings import Settings
 from .spec import (
@@ -54,12 +55,14 @@ class SecretSources:
 
     kube: KubeSource
     manager: SecretsManagerReader
+    # The resource's namespace: a Secrets Manager secret is read only if tagged for it.
+    namespace: str
 
     def kubernetes_secret(self, ref: SecretKeyRef) -> str:
         return self.kube.kubernetes_secret(ref)
 
     def secrets_manager(self, region: str, secret_id: str) -> str:
-        return self.manager.password(region, secret_id)
+        return self.manager.password(region, secret_id, self.namespace)
 
     def config_map(self, ref: ConfigMapKeyRef) -> str:
         return self.kube.config_map(ref)
@@ -130,6 +133,9 @@ class Driver:
             settings.audit_table,
             settings.metrics_namespace,
         )
+        self.leases = DynamoLeases(
+            self.clients, settings.region, settings.state_table, settings.lease_seconds
+        )
         self.clock = clock
         self.config = PipelineConfig(
             replace_allowed=settings.replace_allowed,
@@ -141,13 +147,14 @@ class Driver:
             history_limit=settings.history_limit,
         )
 
-    def ports(self, kube: KubeSource) -> Ports:
+    def ports(self, kube: KubeSource, namespace: str) -> Ports:
         return Ports(
             rds=self.rds,
             network=self.network,
-            secrets=SecretSources(kube, self.secrets_manager),
+            secrets=SecretSources(kube, self.secrets_manager, namespace),
             database=self.database,
             notifier=self.notifier,
+            leases=self.leases,
         )
 
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
@@ -181,18 +188,49 @@ class Driver:
                 resource.rerun_token,
             )
             status.run_spec = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+            try:
+                guards.sign(status, self.leases.signing_key(), resource.uid)
+            except PortError as err:
+                return self._unsigned(resource, err)
         else:
-            pending_change = (
-                not status.phase.finished and status.observed_generation != resource.generation
-            )
-            if status.phase.finished and status.step("sns-notification").state.value != "Pending":
-                return Tick(status, None, [], pending_change)
-            spec = validate_spec(status.run_spec or resource.spec)
+            if guards.stopped_as_tampered(status):
+                return Tick(status, None)
+            try:
+                # Every tick: the status is a cache that anyone with status access can edit.
+                guards.check_operation(status, resource.uid, resource.generation)
+                pending_change = (
+                    not status.phase.finished and status.observed_generation != resource.generation
+                )
+                if (
+                    status.phase.finished
+                    and status.step("sns-notification").state.value != "Pending"
+                ):
+                    return Tick(status, None, [], pending_change)
+                spec = guards.verified_spec(
+                    status, resource.uid, resource.generation, resource.spec, self._key()
+                )
+            except PortError as err:
+                return self._unsigned(resource, err)
+            except StepFailure as err:
+                # A clean status of this resource's own, Failed: nothing of the forged one
+                # is kept, and only a spec change or a rerun starts again.
+                fresh = begin(
+                    None,
+                    None,
+                    operation_id(resource.uid, resource.generation or 0, resource.rerun_token),
+                    resource.generation,
+                    now,
+                    self.config.history_limit,
+                    resource.rerun_token,
+                )
+                outcome = refuse(fresh, err, resource.generation, now)
+                self._write(resource, outcome, now)
+                return Tick(outcome.status, None, outcome.events)
 
         ctx = Context(
             spec=spec,
             status=status,
-            ports=self.ports(kube),
+            ports=self.ports(kube, resource.namespace),
             config=self.config,
             now=now,
             owner=resource.owner or resource.key,
@@ -213,18 +251,43 @@ class Driver:
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         if not status.operation_id or not status.run_spec:
             return StepResult.finished("Nothing was restored", used_aws=False)
-        spec = validate_spec(status.run_spec)
+        try:
+            spec = guards.verified_spec(
+                status, resource.uid, resource.generation, resource.spec, self._key()
+            )
+        except StepFailure as err:
+            if isinstance(err, PortError):
+                raise
+            # Nothing is deleted on the word of a forged status; the AWS objects stay.
+            self.audit(
+                resource, "cleanup", "Refused", {"error_code": err.code, "message": err.message}
+            )
+            return StepResult.finished(
+                f"Nothing deleted: {err.message}", reason=guards.TAMPERED, used_aws=False
+            )
         if spec.deletion_policy is not DeletionPolicy.Delete:
             return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
         ctx = Context(
             spec,
             status,
-            self.ports(kube),
+            self.ports(kube, resource.namespace),
             self.config,
             self.clock(),
             resource.owner or resource.key,
         )
         return cleanup.run(ctx)
+
+    def _key(self) -> bytes:
+        return self.leases.signing_key()
+
+    def _unsigned(self, resource: Resource, err: PortError) -> Tick:
+        """The signing key could not be read (DynamoDB): no step runs without the check."""
+        status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
+        message = f"Cannot check the status against the operator's key: {err.message}"
+        log.warning(message, extra={"resource": resource.key})
+        return Tick(
+            status, self.config.poll_interval, [Event("Warning", "StatusKeyUnavailable", message)]
+        )
 
     def audit(self, resource: Resource, step: str, state: str, details: dict[str, object]) -> None:
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))

@@ -90,6 +90,10 @@ class Settings(BaseModel):
     db_endpoint_override: str | None = None
     region: str = "us-east-1"
     max_retries: int = Field(8, ge=0, le=100)
+    # A run holds a lease on its target cluster identifier (pipeline/tenancy.py) and renews
+    # it at least every third of this; another run takes over only after it expired, so
+    # this is how long a target stays blocked after its operator died.
+    lease_duration: Annotated[str, AfterValidator(_seconds)] = "5m"
     history_limit: int = Field(5, ge=0, le=50)
 
     @field_validator("replace_allowed", "namespaces", mode="before")
@@ -129,6 +133,10 @@ class Settings(BaseModel):
     @property
     def poll_seconds(self) -> float:
         return parse_duration(self.poll_interval).total_seconds()
+
+    @property
+    def lease_seconds(self) -> float:
+        return parse_duration(self.lease_duration).total_seconds()
 
     @property
     def poll_floor_seconds(self) -> float:

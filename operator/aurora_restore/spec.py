@@ -633,6 +633,9 @@ class AuroraRestoreStatus(StatusModel):
     retries: int = 0
     # The spec this run executes: a spec change during a run waits for the run to end.
     run_spec: dict[str, Any] | None = None
+    # HMAC of runSpec with the resource's uid and generation (pipeline/guards.py): a status
+    # patch cannot change the frozen spec without the operator's key.
+    run_spec_digest: str | None = None
     conditions: list[Condition] = []
     history: list[HistoryEntry] = []
     rerun_token: str | None = None

@@ -108,7 +108,10 @@ UPDATE public.{table} SET note = 'never';
     assert error.code == ErrorCode.SQL_FAILED and not error.retryable
     assert error.pgcode == "22012"
     assert "'mask-pii'" in error.message and "'app'" in error.message
-    assert "statement 3 (line 5) failed: 22012 division by zero" in error.message
+    assert (
+        "statement 3 (line 5) failed: SQLSTATE 22012 (division_by_zero): division by zero"
+        in error.message
+    )
     # Nothing of the script stayed: not the first UPDATE, not the table.
     assert query(login(), f"SELECT count(*) FROM public.{table} WHERE email = 'masked'") == [(0,)]
     assert query(login(), f"SELECT to_regclass('public.{table}_side')") == [(None,)]
@@ -120,7 +123,8 @@ def test_syntax_error_points_at_its_line(master, table):
         "app",
         f"SELECT 1;\nUPDATE public.{table}\n   SET note = 'x'\n WHERE id = = 1;\n",
     )
-    with pytest.raises(DatabaseError, match=r"statement 2 \(line 4\) failed: 42601 syntax error"):
+    expected = r"statement 2 \(line 4\) failed: SQLSTATE 42601 \(syntax_error\): syntax error"
+    with pytest.raises(DatabaseError, match=expected):
         run_sql(master, script)
 
 

@@ -101,7 +101,9 @@ def test_no_secret_reaches_any_record(
     )
     sm = world.client("secretsmanager", SOURCE)
     sm.create_secret(
-        Name="reporting", SecretString=json.dumps({"username": "reporting", "password": REPORTING})
+        Name="reporting",
+        SecretString=json.dumps({"username": "reporting", "password": REPORTING}),
+        Tags=[{"Key": "dbrestore.io/namespace", "Value": "databases"}],
     )
     world.kube.secrets.update(
         {

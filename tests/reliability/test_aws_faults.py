@@ -75,7 +75,9 @@ def prepare(world: World) -> dict[str, Any]:
     and one instance (the two-instance case is the crash matrix's)."""
     spec = _prepare_full(world, instances=1)
     world.client("secretsmanager", TARGET).create_secret(
-        Name=MASTER_SM_ID, SecretString=json.dumps({"password": "new-master-pw"})
+        Name=MASTER_SM_ID,
+        SecretString=json.dumps({"password": "new-master-pw"}),
+        Tags=[{"Key": "dbrestore.io/namespace", "Value": "databases"}],
     )
     spec["masterPassword"] = {"secretsManagerSecretId": MASTER_SM_ID}
     world.aws.reset_calls()
@@ -302,6 +304,8 @@ def test_aws_terminal_state_fails(
 def test_records_are_best_effort(world: World) -> None:
     """A DynamoDB outage does not stop the restore; each lost record is a Warning event."""
     spec = prepare(world)
+    # The signing key is made at startup (cli.check_startup), before any outage.
+    world.driver().leases.signing_key()
     inject = Inject(
         world.session, "dynamodb", "PutItem", "ProvisionedThroughputExceededException", times=3
     )

@@ -65,12 +65,16 @@ def sentinel_world(world: World, postgres: PostgresSandbox) -> World:
         "mask.sql": "UPDATE public.customers SET email = 'masked-' || id || '@example.com';"
     }
     sm = world.client("secretsmanager", SOURCE)  # the target region of spec()
-    sm.create_secret(Name="staging-master-sm", SecretString=json.dumps({"password": MASTER_SM}))
+    ours = [{"Key": "dbrestore.io/namespace", "Value": "databases"}]
+    sm.create_secret(
+        Name="staging-master-sm", SecretString=json.dumps({"password": MASTER_SM}), Tags=ours
+    )
     sm.create_secret(
         Name="reporting",
         SecretString=json.dumps({"username": "reporting", "password": REPORTING_SM}),
+        Tags=ours,
     )
-    sm.create_secret(Name="auditor", SecretString=AUDITOR_SM)
+    sm.create_secret(Name="auditor", SecretString=AUDITOR_SM, Tags=ours)
     return world
 
 

@@ -186,6 +186,29 @@ def _connect_error(exc: psycopg2.Error, ep: Endpoint, dbname: str) -> DatabaseEr
     )
 
 
+# What a server message may quote from the data: "literals" and 'values', key lists such
+# as (email)=(x), and, in case a value is quoted in no way at all, anything shaped like an
+# e-mail address or a long number.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|=\([^)]*\)')
+_BARE_VALUES = re.compile(r"[^\s\"'(),:;]+@[^\s\"'(),:;]+|\b\d{5,}\b")
+
+
+def without_values(text: str) -> str:
+    """A server message with every quoted literal and value removed: status, events,
+    audit, SNS and logs may carry it even when a masking script fails on personal data."""
+    return _BARE_VALUES.sub("…", _QUOTED.sub(lambda m: "=(…)" if m[0][0] == "=" else "…", text))
+
+
+def condition_name(pgcode: str | None) -> str | None:
+    """PostgreSQL's condition name of a SQLSTATE (Appendix A), e.g. unique_violation."""
+    if not pgcode:
+        return None
+    from psycopg2 import errorcodes
+
+    name = errorcodes.lookup(pgcode) if len(pgcode) == 5 else None
+    return name.lower() if isinstance(name, str) else None
+
+
 # SQLSTATE classes and codes after which the same work may succeed on a later attempt.
 _RETRYABLE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
 _RETRYABLE_CODES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock
@@ -196,9 +219,10 @@ def translate_error(
 ) -> DatabaseError:
     """Map a psycopg2 error raised after connecting to a DatabaseError.
 
-    Only the SQLSTATE and the server's primary message are used: the full text of a
-    psycopg2 error quotes the statement ("LINE 1: ALTER ROLE ... PASSWORD ..."), and the
-    detail line can quote row values.
+    Only the SQLSTATE, its condition name and the server's primary message without the
+    values it quotes are used: the full text of a psycopg2 error quotes the statement
+    ("LINE 1: ALTER ROLE ... PASSWORD ..."), the detail line quotes row values, and even
+    the primary message can (``invalid input syntax for type integer: "<value>"``).
     """
     pgcode = getattr(exc, "pgcode", None)
     diag = getattr(exc, "diag", None)
@@ -209,8 +233,9 @@ def translate_error(
         # No server message: a client-side failure such as a dropped connection, whose
         # libpq text does not quote statements.
         primary = _libpq_reason(str(exc)) if str(exc) else exc.__class__.__name__
-    text = _clip(redact(primary, secrets))
-    detail = f"{pgcode} {text}" if pgcode else text
+    text = _clip(without_values(redact(primary, secrets)))
+    name = condition_name(pgcode)
+    detail = f"SQLSTATE {pgcode}{f' ({name})' if name else ''}: {text}" if pgcode else text
     message = f"{context}: {detail}"
     if (
         isinstance(exc, psycopg2.InterfaceError | psycopg2.OperationalError)

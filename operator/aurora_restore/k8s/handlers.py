@@ -335,5 +335,7 @@ async def on_delete(
         raise kopf.TemporaryError(message, delay=delay) from None
     if not result.done:
         raise kopf.TemporaryError(result.message, delay=_clamp(result.wait, rt) or 1.0)
-    if not result.skipped:
+    if result.reason == "StatusTampered":
+        kopf.warn(body, reason="StatusTampered", message=result.message)
+    elif not result.skipped:
         kopf.info(body, reason="CleanupCompleted", message=result.message)

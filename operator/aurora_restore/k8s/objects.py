@@ -6,8 +6,13 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
+from ..pipeline.context import MANAGED_BY_VALUE
 from ..pipeline.errors import PortError
 from ..spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
+
+MANAGED_LABEL = "app.kubernetes.io/managed-by"
+# The AuroraRestore a connection Secret was written for.
+RESTORE_LABEL = "dbrestore.io/restore"
 
 
 def _missing(kind: str, name: str, namespace: str, key: str | None = None) -> PortError:
@@ -73,15 +78,14 @@ class KubeObjects:
     def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        labels = {MANAGED_LABEL: MANAGED_BY_VALUE}
+        if self.owner:
+            labels[RESTORE_LABEL] = self.owner["name"]
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
-            "metadata": {
-                "name": name,
-                "namespace": self.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "aurora-restore-operator"},
-            },
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
             "stringData": dict(data),
         }
         if self.owner:
@@ -94,15 +98,26 @@ class KubeObjects:
             if exc.status != 409:
                 raise _api_error("Secret", name, self.namespace, exc) from None
             existing = self.core.read_namespaced_secret(name, self.namespace)
-            labels = (existing.metadata.labels or {}) if existing.metadata else {}
-            if labels.get("app.kubernetes.io/managed-by") != "aurora-restore-operator":
+            if not self._owns(existing):
                 raise PortError(
-                    ErrorType.SafetyViolation,
-                    f"Secret {self.namespace}/{name} exists and is not managed by "
-                    "the operator; choose another connectionSecret.name",
+                    ErrorType.ValidationError,
+                    f"Secret {self.namespace}/{name} exists and was not written by the operator "
+                    f"for this AuroraRestore (it needs the label {MANAGED_LABEL}="
+                    f"{MANAGED_BY_VALUE} and an owner reference to it); it is not overwritten. "
+                    "Choose another connectionSecret.name or delete that Secret",
                     "SecretNotOwned",
                 ) from None
             self.core.replace_namespaced_secret(name, self.namespace, body)
+
+    def _owns(self, secret: Any) -> bool:
+        """Ours: the operator's label and an owner reference to this very resource (uid), so
+        that neither a user's Secret nor another restore's connection Secret is replaced."""
+        meta = secret.metadata
+        if meta is None or (meta.labels or {}).get(MANAGED_LABEL) != MANAGED_BY_VALUE:
+            return False
+        if not self.owner:
+            return True  # no resource to own it (a local run): the label is all there is
+        return any(ref.uid == self.owner.get("uid") for ref in meta.owner_references or [])
 
 
 class NoKubernetes:

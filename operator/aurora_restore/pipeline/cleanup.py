@@ -1,11 +1,12 @@
 """What ``deletionPolicy: Delete`` removes when an AuroraRestore is deleted: the cluster this
-resource's last run restored (instances first), and its copied snapshot. Only objects
-tagged with that run's operation id are touched."""
+resource's last run restored (instances first), and its copied snapshot. Only objects AWS
+says this run created are touched: tagged with its operation id and this resource as owner,
+whatever the status claims (pipeline/guards.py)."""
 
 from __future__ import annotations
 
 from .context import Context, StepResult
-from .steps._safety import made_by_this_run
+from .guards import deletable
 
 
 def run(ctx: Context) -> StepResult:
@@ -14,13 +15,13 @@ def run(ctx: Context) -> StepResult:
     copy = ctx.status.copy_
     if copy:
         snap = rds.get_snapshot(copy.region, copy.identifier)
-        if snap and made_by_this_run(ctx, dict(snap.tags)) and snap.status != "deleting":
+        if snap and deletable(ctx, snap.tags) and snap.status != "deleting":
             rds.delete_snapshot(copy.region, copy.identifier)
             return StepResult.waiting(f"Deleting snapshot copy {copy.identifier}", wait=0)
     cluster = rds.get_cluster(target.region, target.cluster_identifier)
     if cluster is None:
         return StepResult.finished("The restored cluster and its copy are gone")
-    if not made_by_this_run(ctx, dict(cluster.tags)):
+    if not deletable(ctx, cluster.tags):
         return StepResult.finished(
             f"Cluster {cluster.identifier} was not restored by this resource's last run; kept"
         )

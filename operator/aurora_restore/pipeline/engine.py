@@ -45,6 +45,7 @@ from .steps import (
     snapshot_check,
 )
 from .table import FINAL, PHASE_ORDER, STAGES, Stage
+from .tenancy import TARGET_BUSY, hold_target, mark_waiting, release_target
 
 FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
 STEP_ORDER = [s.step for s in STAGES] + [FINAL.step]
@@ -92,6 +93,8 @@ class Outcome:
     audit: list[AuditEntry] = field(default_factory=list)
     metrics: list[MetricPoint] = field(default_factory=list)
     phase_changed: bool = False
+    # Why the run waits without progress (TargetBusy), for the conditions' reason.
+    waiting_reason: str | None = None
 
 
 def begin(
@@ -137,21 +140,32 @@ def reject(
     status: AuroraRestoreStatus, problems: list[str], generation: int | None, now: dt.datetime
 ) -> Outcome:
     """A spec that fails validation ends the run before any AWS call."""
-    out = Outcome(status)
     message = "Invalid spec: " + "; ".join(problems)
-    _fail(
-        out,
+    return refuse(
         status,
-        "snapshot-check",
         StepFailure(ErrorType.ValidationError, message, "InvalidSpec"),
+        generation,
         now,
+        "The spec is invalid, so no notification is sent",
     )
+
+
+def refuse(
+    status: AuroraRestoreStatus,
+    err: StepFailure,
+    generation: int | None,
+    now: dt.datetime,
+    why_silent: str = "The run was refused before it started, so no notification is sent",
+) -> Outcome:
+    """End a run before any AWS call (an invalid spec, a forged status)."""
+    out = Outcome(status)
+    _fail(out, status, "snapshot-check", err, now)
     # Nothing more to do for this run: an unparsable spec has no notification settings, and
     # a Pending notification step would make every later tick parse the bad spec again.
     final = status.step(FINAL.step)
     final.state = StepState.Skipped
     final.finished_at = iso(now)
-    final.message = "The spec is invalid, so no notification is sent"
+    final.message = why_silent
     update_conditions(status, generation, iso(now))
     return out
 
@@ -325,10 +339,14 @@ def advance(ctx: Context, generation: int | None = None) -> Outcome:
     out = Outcome(st)
     try:
         _advance(ctx, out)
+        if st.phase.finished and out.phase_changed:
+            release_target(ctx)
     finally:
         update_conditions(
             st, generation if generation is not None else st.observed_generation, ctx.iso_now()
         )
+        if out.waiting_reason:
+            mark_waiting(st, out.waiting_reason)
         _scrub_all(out, ctx.secrets_seen)
     return out
 
@@ -401,6 +419,15 @@ def _advance(ctx: Context, out: Outcome) -> None:
             step.attempts = 1
             out.audit.append(AuditEntry(stage.step, "Started", {}))
         try:
+            busy = hold_target(ctx, stage.phase)
+            if busy:
+                # Another run holds the target: no call on it, look again later.
+                if step.message != busy:
+                    out.events.append(Event("Normal", TARGET_BUSY, busy))
+                step.message = st.message = busy
+                out.waiting_reason = TARGET_BUSY
+                out.requeue_after = ctx.config.poll_interval
+                return
             result, followed = _act(ctx, stage, started)
         except Deferred as wait:
             # The AWS call budget is spent: this step runs again later, as if it waited.

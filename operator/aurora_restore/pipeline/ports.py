@@ -168,6 +168,27 @@ class Database(Protocol):
     def run_sql(self, endpoint: DbEndpoint, name: str, database: str, text: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The run holding a target's lease: ``owner`` is its resource's namespace/name."""
+
+    owner: str
+    operation_id: str
+    expires_at: float
+
+
+class Leases(Protocol):
+    """One run per target: a lease per (account, region, cluster identifier)."""
+
+    def hold(
+        self, region: str, cluster_identifier: str, owner: str, operation_id: str
+    ) -> LeaseHolder | None:
+        """Take or renew the lease for this run; None when granted, else who holds it."""
+        ...
+
+    def release(self, region: str, cluster_identifier: str, operation_id: str) -> None: ...
+
+
 class Notifier(Protocol):
     def publish(self, topic_arn: str, subject: str, message: Mapping[str, object]) -> None: ...
 
@@ -179,3 +200,5 @@ class Ports:
     secrets: Secrets
     database: Database
     notifier: Notifier
+    # None: no lease is taken (a single-run tool; the operator and the CLI always pass one).
+    leases: Leases | None = None

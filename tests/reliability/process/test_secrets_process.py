@@ -42,7 +42,9 @@ def test_no_sentinel_in_the_operator_process_channels(
     cluster.secret("staging-master", {"password": MASTER})
     cluster.secret("app-db", {"password": APP})
     aws.client("secretsmanager", TARGET).create_secret(
-        Name="reporting", SecretString=json.dumps({"password": REPORTING})
+        Name="reporting",
+        SecretString=json.dumps({"password": REPORTING}),
+        Tags=[{"Key": "dbrestore.io/namespace", "Value": "databases"}],
     )
     cluster.config_map("mask-pii", {"mask.sql": "UPDATE public.customers SET full_name = 'x';"})
     spec = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...spec import ErrorType
 from ..context import Context, StepResult
 from ..errors import StepFailure
+from ..guards import confirm_own_cluster
 from .restore_snapshot import record_cluster
 
 NAME = "check-restore-status"
@@ -34,6 +35,8 @@ def run(ctx: Context) -> StepResult:
             f"Cluster {target.cluster_identifier} disappeared from {target.region} while restoring",
             code="DBClusterNotFoundFault",
         )
+    # Another run may have replaced it meanwhile: never adopt (and later configure) that one.
+    confirm_own_cluster(ctx, cluster, "adopt it")
     record_cluster(ctx, cluster)
     if cluster.status in TERMINAL:
         raise terminal(f"The restore of {cluster.identifier}", cluster.status)

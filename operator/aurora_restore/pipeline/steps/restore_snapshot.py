@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ... import OPERATION_TAG
 from ...spec import ClusterStatus
 from ..context import Context, StepResult
 from ..errors import invalid, safety
+from ..guards import confirm_own_cluster
 from ..ports import Cluster, RestoreRequest
 from ._safety import made_by_this_run
 
@@ -53,6 +55,8 @@ def run(ctx: Context) -> StepResult:
             return StepResult.finished(
                 "Snapshot restore already initiated; following it", reason="ClusterRestoreStarted"
             )
+        if existing.tags.get(OPERATION_TAG):
+            confirm_own_cluster(ctx, existing, "restore over it")
         # AWS would refuse, but a stand-in may silently replace it: never restore over a
         # cluster that this run did not create.
         raise safety(

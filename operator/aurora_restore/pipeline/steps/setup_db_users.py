@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from ...spec import SecretKeyRef
 from ..context import Context, StepResult
+from ..guards import confirm_own_cluster
 from ..ports import DbEndpoint, DbUserSpec
 
 NAME = "setup-db-users"
@@ -33,6 +34,11 @@ def run(ctx: Context) -> StepResult:
     )
     if not cluster.master_password_reset:
         # The restored cluster keeps the source's master password until this reset.
+        confirm_own_cluster(
+            ctx,
+            ctx.ports.rds.get_cluster(cluster.region, cluster.identifier),
+            "reset its master password",
+        )
         ctx.ports.rds.set_master_password(cluster.region, cluster.identifier, password)
         cluster.master_password_reset = True
         return StepResult.waiting("Master password reset requested", wait=ctx.config.poll_floor)

@@ -1,0 +1,98 @@
+"""Tenancy: one operator process watching several namespaces (team-a, team-b, evil), with
+the e2e harness (the Kubernetes API emulator over HTTP, the moto server, PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes
+
+from e2e.conftest import (  # noqa: F401  (fixtures, re-registered for this directory)
+    GROUP,
+    PLURAL,
+    SOURCE,
+    VERSION,
+    Cluster,
+    Operator,
+    aws_server,
+    cluster,
+    kube,
+    kubeconfig,
+    operator,
+    operator_env,
+    postgres,
+)
+from reliability.process.conftest import aws, faster, finished  # noqa: F401
+
+MANAGED_BY = "dbrestore.io/managed-by"
+OPERATION = "dbrestore.io/operation-id"
+OWNER = "dbrestore.io/owner"
+
+
+def team(api: Cluster, namespace: str) -> Cluster:
+    """The same API as seen by (and written to) one namespace."""
+    return Cluster(api.api, namespace)
+
+
+def spec(identifier: str, **extra: Any) -> dict[str, Any]:
+    """A same-region restore of the e2e snapshot (no copy: quick), one instance."""
+    body: dict[str, Any] = {
+        "source": {"region": SOURCE, "snapshotIdentifier": "prod-manual-1"},
+        "target": {"region": SOURCE, "clusterIdentifier": identifier, "instances": 1},
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return body
+
+
+def wait_done(api: Cluster, name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj = finished(api, name)
+        if obj is not None:
+            return obj
+        time.sleep(0.2)
+    raise AssertionError(
+        f"{api.namespace}/{name} did not finish: {(api.get(name) or {}).get('status')}"
+    )
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def patch_status(api: Cluster, name: str, status: dict[str, Any]) -> None:
+    """What a user with ``patch aurorarestores/status`` in that namespace can do."""
+    api.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, api.namespace, PLURAL, name, {"status": status}
+    )
+
+
+def cluster_tags(aws_sandbox: Any, identifier: str, region: str = SOURCE) -> dict[str, str] | None:
+    rds = aws_sandbox.client("rds", region)
+    found = rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [identifier]}])
+    clusters = found["DBClusters"]
+    if not clusters:
+        return None
+    return {t["Key"]: t["Value"] for t in clusters[0].get("TagList") or []}
+
+
+def events(api: Cluster, name: str) -> list[tuple[str, str, str]]:
+    return [(e.type, e.reason, e.message) for e in api.events(name)]
+
+
+def gone(api: Cluster, name: str) -> bool:
+    try:
+        return api.get(name) is None
+    except kubernetes.client.ApiException:
+        return False
