@@ -124,13 +124,45 @@ def test_failing_sql_names_the_statement_and_is_rolled_back(
         assert cur.fetchone() == (None,)
 
 
-def test_missing_secret_is_retried_then_fails_clearly(db_world: World) -> None:
-    del db_world.kube.secrets["app-db"]
-    status, ticks = db_world.run(db_spec())
+def test_secret_deleted_after_the_preflight_is_waited_for_with_honest_backoff(
+    db_world: World,
+) -> None:
+    """A Secret that goes away after the preflight: setup-db-users waits for it with the
+    step's backoff up to timeouts.step, and every announced wait is the real one."""
+    driver = db_world.driver()
+    original = driver.ports
+
+    def ports(kube: object) -> object:
+        made = original(kube)
+        real = made.secrets.kubernetes_secret
+
+        def kubernetes_secret(ref: object) -> str:
+            # Present for the preflight (snapshot-check), gone by setup-db-users.
+            if getattr(ref, "name", "") == "app-db" and db_world.aws.count("ModifyDBCluster"):
+                return db_world.kube.kubernetes_secret(type(ref)(name="missing-app-db"))
+            return real(ref)
+
+        made.secrets.kubernetes_secret = kubernetes_secret  # type: ignore[method-assign]
+        return made
+
+    driver.ports = ports  # type: ignore[method-assign]
+    spec = db_spec(timeouts={"step": "20m"})
+    status, ticks = db_world.run(spec, driver=driver, max_ticks=400)
     assert status["phase"] == "Failed"
-    assert status["error"]["code"] == "SecretNotFound"
-    assert "app-db" in status["error"]["message"]
-    assert sum(1 for t in ticks for e in t.events if e.reason == "Retrying") == 8
+    assert status["error"]["type"] == "Timeout"
+    assert "missing-app-db" in status["error"]["message"]
+    retrying = [(i, t) for i, t in enumerate(ticks) if any(e.reason == "Retrying" for e in t.events)]
+    assert len(retrying) > 8, "a late Secret is not bounded by MAX_RETRIES"
+    step = next(s for s in status["steps"] if s["name"] == "setup-db-users")
+    # The last retry's message, status.retries and attempts count the same retries.
+    assert status["retries"] == len(retrying)
+    assert step["attempts"] == len(retrying) + 1
+    for _, tick in retrying:
+        assert tick.exact_wait
+        announced = float(tick.status.message.rsplit(" in ", 1)[1].rstrip("s"))
+        assert abs(announced - tick.requeue_after) < 1
+    # Backoff, not POLL_INTERVAL (30 s): the later waits are longer than the interval.
+    assert max(t.requeue_after for _, t in retrying) > 60
 
 
 def test_unreachable_database_is_retried_then_fails(world: World) -> None:
@@ -144,7 +176,10 @@ def test_unreachable_database_is_retried_then_fails(world: World) -> None:
         }
     )
     world.kube.config_maps["mask-pii"] = {"mask.sql": "SELECT 1;"}
-    status, _ = world.run(db_spec())
+    status, ticks = world.run(db_spec(timeouts={"step": "15m"}), max_ticks=400)
+    # Waited for with backoff up to the step's timeout, then a clear failure.
     assert status["phase"] == "Failed"
-    assert status["error"]["code"] == "ConnectionFailed"
-    assert "gave up after 8 retries" in status["error"]["message"]
+    assert status["error"]["type"] == "Timeout"
+    assert "cannot connect" in status["error"]["message"]
+    waits = [t.requeue_after for t in ticks if any(e.reason == "Retrying" for e in t.events)]
+    assert len(waits) > 8 and max(waits) > 60

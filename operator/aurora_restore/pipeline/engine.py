@@ -36,7 +36,7 @@ from .context import (
     iso,
     parse_iso,
 )
-from .errors import PortError, StepFailure
+from .errors import WAITED_FOR, PortError, StepFailure
 from .steps import (
     check_copy_status,
     check_delete_status,
@@ -92,6 +92,11 @@ class Outcome:
     audit: list[AuditEntry] = field(default_factory=list)
     metrics: list[MetricPoint] = field(default_factory=list)
     phase_changed: bool = False
+    # The wait was announced (a retry's backoff, a step's own wait): the caller sleeps
+    # exactly that long instead of capping it at POLL_INTERVAL.
+    exact_wait: bool = False
+    # Why the run waits (e.g. WaitingForSecret): the reason of the Progressing condition.
+    waiting_reason: str | None = None
 
 
 def begin(
@@ -222,6 +227,14 @@ def _fail(
             {"error_type": err.type.value, "error_code": err.code, "message": err.message},
         )
     )
+    # The run-level record, as a successful run gets "restore Completed".
+    out.audit.append(
+        AuditEntry(
+            "restore",
+            "Failed",
+            {"error_type": err.type.value, "error_step": step_name, "message": st.message},
+        )
+    )
     out.metrics.append(MetricPoint("RestoreFailed", 1, "Count", {}))
     out.metrics.append(
         MetricPoint(
@@ -264,6 +277,10 @@ def _finish_step(
 ) -> None:
     step = st.step(stage.step)
     continues = next_stage is not None and next_stage.step == stage.step
+    index = STAGES.index(stage)
+    # A later part of a step spanning phases (check-restore-status's instances): the step
+    # already recorded Succeeded once; this part is recorded by its own reason.
+    later_part = index > 0 and STAGES[index - 1].step == stage.step
     if continues:
         # The step goes on in the next phase; move there so this stage is not run again.
         assert next_stage
@@ -277,13 +294,10 @@ def _finish_step(
                 "StepDuration", _elapsed(step.started_at, now), "Seconds", {"Step": stage.step}
             )
         )
-    out.audit.append(
-        AuditEntry(
-            stage.step,
-            "Skipped" if result.skipped else "Succeeded",
-            {"message": result.message, **result.details},
-        )
-    )
+    word = "Skipped" if result.skipped else "Succeeded"
+    if later_part and not result.skipped:
+        word = result.reason or "Completed"
+    out.audit.append(AuditEntry(stage.step, word, {"message": result.message, **result.details}))
     if result.reason and not result.skipped:
         out.events.append(Event("Normal", result.reason, result.message))
 
@@ -327,7 +341,10 @@ def advance(ctx: Context, generation: int | None = None) -> Outcome:
         _advance(ctx, out)
     finally:
         update_conditions(
-            st, generation if generation is not None else st.observed_generation, ctx.iso_now()
+            st,
+            generation if generation is not None else st.observed_generation,
+            ctx.iso_now(),
+            waiting_reason=out.waiting_reason,
         )
         _scrub_all(out, ctx.secrets_seen)
     return out
@@ -366,6 +383,9 @@ def _advance(ctx: Context, out: Outcome) -> None:
     step_started = st.step(stage.step).started_at if stage else None
     if stage and _elapsed(step_started, now) > parse_duration(timeouts.step).total_seconds():
         message = f"Step {stage.step} did not finish within timeouts.step ({timeouts.step})"
+        last = st.step(stage.step).message
+        if last:
+            message += f"; last: {last}"
         _fail(out, st, stage.step, StepFailure(ErrorType.Timeout, message, "StepTimeout"), now)
         return
 
@@ -410,21 +430,22 @@ def _advance(ctx: Context, out: Outcome) -> None:
             if not err.retryable:
                 _fail(out, st, stage.step, err, now)
                 return
-            st.retries += 1
-            step.attempts += 1
-            if st.retries > ctx.config.max_retries:
+            # A late Secret or a database not reachable yet is waited for up to the step's
+            # timeout (checked above); other transient errors get MAX_RETRIES retries.
+            if err.code not in WAITED_FOR and st.retries >= ctx.config.max_retries:
                 _fail(
                     out,
                     st,
                     stage.step,
                     PortError(
-                        err.type,
-                        f"{err.message} (gave up after {st.retries - 1} retries)",
-                        err.code,
+                        err.type, f"{err.message} (gave up after {st.retries} retries)", err.code
                     ),
                     now,
                 )
                 return
+            # status.retries, steps[].attempts (1 + the retries) and the message agree.
+            st.retries += 1
+            step.attempts += 1
             delay = _backoff(ctx, st.retries)
             step.message = f"{err.message}; retry {st.retries} in {delay:.0f}s"
             st.message = step.message
@@ -437,6 +458,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
                 )
             )
             out.requeue_after = delay
+            out.exact_wait = True
             return
         except StepFailure as err:
             _fail(out, st, stage.step, err, now)
@@ -448,6 +470,8 @@ def _advance(ctx: Context, out: Outcome) -> None:
             out.requeue_after = (
                 result.wait if result.wait is not None else _look_again(ctx, step, followed)
             )
+            out.exact_wait = result.wait is not None
+            out.waiting_reason = result.reason
             return
         index = STAGES.index(stage)
         _finish_step(
