@@ -275,8 +275,6 @@ class Driver:
         if not status.operation_id or not status.run_spec:
             return StepResult.finished("Nothing was restored", used_aws=False)
         spec = validate_spec(status.run_spec)
-        if spec.deletion_policy is not DeletionPolicy.Delete:
-            return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
         ctx = Context(
             spec,
             status,
@@ -285,6 +283,17 @@ class Driver:
             self.clock(),
             resource.owner or resource.key,
         )
+        if spec.deletion_policy is not DeletionPolicy.Delete:
+            # A run cancelled by the deletion still cleans up after itself (its copy per
+            # the archive policy, its unused subnet group); the cluster is kept.
+            if not status.phase.finished and cleanup.needs_cleanup_after_failure(ctx):
+                result = cleanup.after_failure(ctx)
+                if result.done:
+                    return StepResult.finished(
+                        f"deletionPolicy is Retain: the cluster is kept. {result.message}"
+                    )
+                return result
+            return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
         return cleanup.run(ctx)
 
     def audit(self, resource: Resource, step: str, state: str, details: dict[str, object]) -> None:

@@ -151,18 +151,20 @@ def test_secret_deleted_after_the_preflight_is_waited_for_with_honest_backoff(
     assert status["phase"] == "Failed"
     assert status["error"]["type"] == "Timeout"
     assert "missing-app-db" in status["error"]["message"]
-    retrying = [(i, t) for i, t in enumerate(ticks) if any(e.reason == "Retrying" for e in t.events)]
+    retrying = [
+        (i, t) for i, t in enumerate(ticks) if any(e.reason == "Retrying" for e in t.events)
+    ]
     assert len(retrying) > 8, "a late Secret is not bounded by MAX_RETRIES"
     step = next(s for s in status["steps"] if s["name"] == "setup-db-users")
     # The last retry's message, status.retries and attempts count the same retries.
     assert status["retries"] == len(retrying)
     assert step["attempts"] == len(retrying) + 1
-    for _, tick in retrying:
+    for tick in retrying:
         assert tick.exact_wait
         announced = float(tick.status.message.rsplit(" in ", 1)[1].rstrip("s"))
         assert abs(announced - tick.requeue_after) < 1
     # Backoff, not POLL_INTERVAL (30 s): the later waits are longer than the interval.
-    assert max(t.requeue_after for _, t in retrying) > 60
+    assert max(t.requeue_after for t in retrying) > 60
 
 
 def test_unreachable_database_is_retried_then_fails(world: World) -> None:

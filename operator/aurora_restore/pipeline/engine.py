@@ -25,6 +25,7 @@ from ..spec import (
     parse_duration,
     resolve_snapshot_date,
 )
+from . import cleanup
 from .conditions import update_conditions
 from .context import (
     READS,
@@ -38,6 +39,7 @@ from .context import (
 )
 from .errors import WAITED_FOR, PortError, StepFailure
 from .steps import (
+    archive_snapshot,
     check_copy_status,
     check_delete_status,
     check_restore_status,
@@ -302,6 +304,52 @@ def _finish_step(
         out.events.append(Event("Normal", result.reason, result.message))
 
 
+def _cleaned_up_after_failure(ctx: Context, out: Outcome) -> bool:
+    """Failure hygiene, recorded as the archive-snapshot step: the failed run's copy gets
+    the archive policy and its unused subnet group is deleted, one AWS action per tick.
+    True once nothing is left to do (then the notification goes out, naming it)."""
+    st = ctx.status
+    step = st.step(archive_snapshot.NAME)
+    if step.state in FINISHED or not cleanup.needs_cleanup_after_failure(ctx):
+        return True
+    step.state = StepState.Running
+    step.started_at = step.started_at or ctx.iso_now()
+    try:
+        result = cleanup.after_failure(ctx)
+    except PortError as err:
+        if err.retryable and st.retries < ctx.config.max_retries:
+            st.retries += 1
+            step.attempts += 1
+            out.requeue_after = _backoff(ctx, st.retries)
+            out.exact_wait = True
+            step.message = (
+                f"Clean-up: {err.message}; retry {st.retries} in {out.requeue_after:.0f}s"
+            )
+            return False
+        step.state = StepState.Failed
+        step.finished_at = ctx.iso_now()
+        step.message = f"Clean-up after the failure failed: {err.message}"
+        st.message = f"{st.message}; {step.message}"
+        out.events.append(Event("Warning", "CleanupFailed", step.message))
+        out.audit.append(AuditEntry(archive_snapshot.NAME, "Failed", {"message": step.message}))
+        return True
+    step.message = result.message
+    if not result.done:
+        out.requeue_after = result.wait if result.wait is not None else ctx.config.poll_floor
+        return False
+    step.state = StepState.Succeeded
+    step.finished_at = ctx.iso_now()
+    st.message = f"{st.message}. {result.message}"
+    out.events.append(Event("Normal", "CleanupCompleted", result.message))
+    out.audit.append(
+        AuditEntry(
+            archive_snapshot.NAME, "Succeeded", {"message": result.message, **result.details}
+        )
+    )
+    out.requeue_after = 0.0
+    return True
+
+
 def _run_final(ctx: Context, out: Outcome) -> None:
     st = ctx.status
     step = st.step(FINAL.step)
@@ -356,6 +404,8 @@ def _advance(ctx: Context, out: Outcome) -> None:
     # Reads before a create or delete must be answered by AWS after this moment.
     started = time.monotonic()
     if st.phase.finished:
+        if st.phase is Phase.Failed and not _cleaned_up_after_failure(ctx, out):
+            return
         _run_final(ctx, out)
         return
     if st.phase is Phase.Pending:
