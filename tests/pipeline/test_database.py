@@ -93,6 +93,23 @@ def test_users_grants_sql_and_connection_secret(db_world: World, postgres: Postg
     assert secret["host"] == status["cluster"]["endpoint"]
 
 
+def test_connection_secret_holds_the_named_users_credentials(
+    db_world: World, postgres: PostgresSandbox
+) -> None:
+    spec = db_spec()
+    spec["connectionSecret"] = {"name": "staging-db", "database": "app", "user": "app"}
+    status, _ = db_world.run(spec)
+    assert status["phase"] == "Completed", status.get("error")
+    secret = db_world.kube.written["staging-db"]
+    assert secret["username"] == "app" and secret["password"] == APP
+    assert secret["uri"].startswith("postgresql://app:")
+    assert MASTER not in str(secret)
+    # The credentials work, and they are not the superuser's.
+    with connect(postgres, secret["username"], secret["password"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert cur.fetchone() == (False,)
+
+
 def test_wrong_master_password_fails_with_database_error(
     db_world: World, postgres: PostgresSandbox
 ) -> None:
@@ -151,9 +168,7 @@ def test_secret_deleted_after_the_preflight_is_waited_for_with_honest_backoff(
     assert status["phase"] == "Failed"
     assert status["error"]["type"] == "Timeout"
     assert "missing-app-db" in status["error"]["message"]
-    retrying = [
-        (i, t) for i, t in enumerate(ticks) if any(e.reason == "Retrying" for e in t.events)
-    ]
+    retrying = [t for t in ticks if any(e.reason == "Retrying" for e in t.events)]
     assert len(retrying) > 8, "a late Secret is not bounded by MAX_RETRIES"
     step = next(s for s in status["steps"] if s["name"] == "setup-db-users")
     # The last retry's message, status.retries and attempts count the same retries.

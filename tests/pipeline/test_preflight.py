@@ -277,3 +277,94 @@ def test_connection_secret_user_must_be_one_of_the_users(source_region: str) -> 
     with pytest.raises(SpecError) as exc:
         validate_spec(spec)
     assert "connectionSecret.user 'nobody' must be the name of one of spec.users" in str(exc.value)
+
+
+def test_invalid_spec_sends_the_failure_notification(world: World) -> None:
+    spec = cross_region_spec(clusterIdentifier="Bad--Name")
+    spec["notification"] = {"snsTopicArn": world.topic_arn}
+    status, _ = world.run(spec)
+    assert status["phase"] == "Failed" and status["error"]["type"] == "ValidationError"
+    [message] = world.sns_messages()
+    assert message["status"] == "failure"
+    assert message["details"]["error_type"] == "ValidationError"
+    assert "spec.target.clusterIdentifier" in message["message"]
+    assert [op for op, _ in world.aws.calls("rds")] == []
+    # Counted like any failed run (CloudWatch RestoreFailed).
+    names = [
+        m["MetricName"]
+        for m in world.client("cloudwatch").list_metrics(Namespace="AuroraRestore")["Metrics"]
+    ]
+    assert "RestoreFailed" in names
+
+
+def test_invalid_spec_respects_notification_events(world: World) -> None:
+    spec = cross_region_spec(clusterIdentifier="Bad--Name")
+    spec["notification"] = {"snsTopicArn": world.topic_arn, "events": ["Completed"]}
+    status, _ = world.run(spec)
+    assert status["phase"] == "Failed"
+    assert world.sns_messages() == []
+
+
+def _tick_until(world: World, spec: dict[str, Any], uid: str, done: Any) -> dict[str, Any]:
+    from aurora_restore.driver import Resource
+
+    driver = world.driver()
+    status: dict[str, Any] | None = None
+    for _ in range(100):
+        tick = driver.tick(Resource("r", "databases", uid, 1, spec, status), world.kube)
+        status = tick.status.to_dict()
+        if done(status) or tick.requeue_after is None:
+            return status
+        world.clock.advance(max(tick.requeue_after, 1))
+    raise AssertionError(status)
+
+
+def _delete(world: World, spec: dict[str, Any], uid: str, status: dict[str, Any]) -> list[str]:
+    from aurora_restore.driver import Resource
+
+    driver = world.driver()
+    said = []
+    for _ in range(50):
+        result = driver.cleanup(Resource("r", "databases", uid, 1, spec, status), world.kube)
+        said.append(result.message)
+        if result.done:
+            return said
+    raise AssertionError(said)
+
+
+def test_run_cancelled_during_the_copy_deletes_its_copy(world: World) -> None:
+    world.aws.set_delays(30)
+    spec = cross_region_spec()
+    status = _tick_until(world, spec, "uid-cancel", lambda s: s["phase"] == "CopyingSnapshot")
+    assert world.aws.count("CopyDBClusterSnapshot") == 1
+    copy_id = status["copy"]["identifier"]
+    said = _delete(world, spec, "uid-cancel", status)
+    assert world.aws.count("DeleteDBClusterSnapshot", TARGET) == 1
+    assert f"removed snapshot copy {copy_id}" in said[-1]
+    assert "the cluster is kept" in said[-1]
+
+
+def test_deletion_policy_delete_also_removes_the_subnet_group(world: World) -> None:
+    vpc, subnets, _ = network(world)
+    spec = cross_region_spec(vpcId=vpc, subnetIds=subnets)
+    spec["deletionPolicy"] = "Delete"
+    status = _tick_until(world, spec, "uid-del", lambda s: s["phase"] == "Completed")
+    assert status["phase"] == "Completed", status.get("error")
+    world.aws.settle()
+    said = _delete(world, spec, "uid-del", status)
+    assert world.aws.count("DeleteDBCluster") == 1
+    assert world.aws.count("DeleteDBSubnetGroup") == 1
+    assert "removed subnet group aurora-restore-staging" in said[-1]
+
+
+def test_text_logs_name_the_restore() -> None:
+    import logging
+
+    from aurora_restore.logs import TextFormatter
+
+    record = logging.LogRecord("aurora_restore.k8s", logging.INFO, "", 0, "waiting", (), None)
+    record.resource = "databases/staging-refresh"
+    assert "[databases/staging-refresh] waiting" in TextFormatter().format(record)
+    kopf = logging.LogRecord("kopf.objects", logging.INFO, "", 0, "Handler done", (), None)
+    kopf.k8s_ref = {"namespace": "databases", "name": "x"}
+    assert "[databases/x] Handler done" in TextFormatter().format(kopf)
