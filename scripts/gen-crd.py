@@ -112,6 +112,12 @@ SPEC_RULES = [
         "masterPassword is required when users, sql or connectionSecret are set: the "
         "restored cluster keeps the source's master password",
     ),
+    rule(
+        "!has(self.connectionSecret) || !has(self.connectionSecret.user)"
+        " || (has(self.users) && self.users.exists(u, u.name == self.connectionSecret.user))",
+        "connectionSecret.user must be the name of one of spec.users",
+        ".connectionSecret.user",
+    ),
 ]
 
 # A calendar check for YYYY-MM-DD (the pattern already guarantees the shape, the month
@@ -544,6 +550,12 @@ def restore_spec(description: str) -> Schema:
             {
                 "name": k8s_name("Name of the Secret, in the resource's namespace."),
                 "database": pg_database("Database for dbname and uri.", default="postgres"),
+                "user": string(
+                    "One of spec.users whose credentials the Secret holds instead of the "
+                    "master's (the default).",
+                    pattern=spec.PG_NAME.pattern,
+                    max_length=63,
+                ),
             },
             required=["name"],
         ),
@@ -557,6 +569,10 @@ def restore_spec(description: str) -> Schema:
             {
                 "total": duration("Limit for a whole run, e.g. 6h.", default="6h"),
                 "step": duration("Limit for any one step, e.g. 3h.", default="3h"),
+                "preflight": duration(
+                    "How long the preflight waits for a referenced Secret or ConfigMap, e.g. 10m.",
+                    default="10m",
+                ),
             },
             default={},
         ),
@@ -718,7 +734,8 @@ def restore_status() -> Schema:
             "sqlApplied": i(
                 "How many post-restore SQL scripts have run, so a retry skips them.", minimum=0
             ),
-            "retries": i("Retries of transient errors in this run.", minimum=0),
+            "retries": i("Retries in a row of the current step's action.", minimum=0),
+            "preflightPassedAt": s("When the preflight's one-time checks passed (RFC 3339)."),
             "runSpec": {
                 "type": "object",
                 "description": "The spec the current run executes; a spec change during a "

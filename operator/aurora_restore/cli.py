@@ -128,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if tick.requeue_after is None:
             break
         line = _progress_line(status)
-        if line != last_line and args.output != "json":
+        # A finished run's last line is printed once, below.
+        if line != last_line and args.output != "json" and not tick.status.phase.finished:
             print(line, flush=True)
         last_line = line
         time.sleep(max(tick.requeue_after, 0.2))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .aws.checks import PreflightChecks
 from .aws.clients import Clients
 from .aws.leases import DynamoLeases
 from .aws.network import NetworkAdapter
@@ -32,9 +33,12 @@ from .spec import (
     AuroraRestoreStatus,
     ConfigMapKeyRef,
     DeletionPolicy,
+    Notification,
+    NotifyOn,
     Phase,
     SecretKeyRef,
     SpecError,
+    StepState,
     validate_spec,
 )
 
@@ -97,6 +101,8 @@ class Tick:
     events: list[Event] = field(default_factory=list)
     # A spec change that waits for the current run to end.
     pending_change: bool = False
+    # requeue_after was announced (a retry's backoff): sleep exactly that, not capped.
+    exact_wait: bool = False
 
 
 def needs_new_run(status: AuroraRestoreStatus, generation: int | None, token: str | None) -> bool:
@@ -121,6 +127,7 @@ class Driver:
             self.clients, RdsTuning.from_settings(settings), lambda: self.clock().timestamp()
         )
         self.network = NetworkAdapter(self.clients)
+        self.checks = PreflightChecks(self.clients, self.rds)
         self.notifier = SnsNotifier(self.clients)
         self.secrets_manager = SecretsManagerReader(self.clients)
         self.database = database or PostgresDatabase(
@@ -155,6 +162,7 @@ class Driver:
             database=self.database,
             notifier=self.notifier,
             leases=self.leases,
+            checks=self.checks,
         )
 
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
@@ -176,6 +184,7 @@ class Driver:
                     resource.rerun_token,
                 )
                 outcome = reject(fresh, exc.problems, resource.generation, now)
+                self._notify_rejected(resource, outcome)
                 self._write(resource, outcome, now)
                 return Tick(outcome.status, None, outcome.events)
             status = begin(
@@ -242,9 +251,61 @@ class Driver:
                 status.observed_generation,
                 iso(now),
                 waiting_for="the spec changed; the new spec runs when this run ends",
+                waiting_reason=outcome.waiting_reason,
             )
         self._write(resource, outcome, now)
-        return Tick(outcome.status, outcome.requeue_after, outcome.events, pending_change)
+        return Tick(
+            outcome.status,
+            outcome.requeue_after,
+            outcome.events,
+            pending_change,
+            outcome.exact_wait,
+        )
+
+    def _notify_rejected(self, resource: Resource, outcome: Outcome) -> None:
+        """A spec that fails validation still tells the team, when its notification block
+        (or the operator's default topic) says so: it is a failed run like any other."""
+        raw = resource.spec if isinstance(resource.spec, Mapping) else {}
+        try:
+            notification = Notification.model_validate(raw.get("notification") or {})
+        except ValueError:
+            notification = Notification()
+        topic = notification.sns_topic_arn or self.config.default_topic_arn
+        final = outcome.status.step("sns-notification")
+        if not topic or NotifyOn.Failed not in notification.events:
+            final.message = "The spec is invalid; no notification requested for Failed"
+            return
+        target = raw.get("target") if isinstance(raw.get("target"), Mapping) else {}
+        cluster = str(target.get("clusterIdentifier") or "")[:63]
+        region = str(target.get("region") or "")[:32]
+        status = outcome.status
+        body = {
+            "operation_id": status.operation_id,
+            "status": "failure",
+            "message": status.message,
+            "details": {
+                "resource": resource.key,
+                "cluster_identifier": cluster,
+                "target_region": region,
+                "error_type": status.error.type.value if status.error else None,
+                "error_step": status.error.step if status.error else None,
+                "error_code": status.error.code if status.error else None,
+            },
+            "timestamp": iso(self.clock()),
+        }
+        subject = f"Aurora restore failed: {cluster or resource.name} (invalid spec)"[:100]
+        try:
+            self.notifier.publish(topic, subject, body)
+        except PortError as err:
+            final.state = StepState.Failed
+            final.message = err.message
+            outcome.events.append(Event("Warning", "NotificationFailed", err.message))
+            outcome.audit.append(AuditEntry("sns-notification", "Failed", {"message": err.message}))
+            return
+        final.state = StepState.Succeeded
+        final.message = "Notification sent successfully"
+        outcome.events.append(Event("Normal", "NotificationSent", final.message))
+        outcome.audit.append(AuditEntry("sns-notification", "Succeeded", {"topic": topic}))
 
     def cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         """One step of deletionPolicy: Delete; call again until ``done``."""
@@ -265,8 +326,6 @@ class Driver:
             return StepResult.finished(
                 f"Nothing deleted: {err.message}", reason=guards.TAMPERED, used_aws=False
             )
-        if spec.deletion_policy is not DeletionPolicy.Delete:
-            return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
         ctx = Context(
             spec,
             status,
@@ -275,6 +334,17 @@ class Driver:
             self.clock(),
             resource.owner or resource.key,
         )
+        if spec.deletion_policy is not DeletionPolicy.Delete:
+            # A run cancelled by the deletion still cleans up after itself (its copy per
+            # the archive policy, its unused subnet group); the cluster is kept.
+            if not status.phase.finished and cleanup.needs_cleanup_after_failure(ctx):
+                result = cleanup.after_failure(ctx)
+                if result.done:
+                    return StepResult.finished(
+                        f"deletionPolicy is Retain: the cluster is kept. {result.message}"
+                    )
+                return result
+            return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
         return cleanup.run(ctx)
 
     def _key(self) -> bytes:

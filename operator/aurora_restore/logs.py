@@ -33,12 +33,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record; a line about a restore names it ([namespace/name])."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        resource = getattr(record, "resource", None)
+        ref = getattr(record, "k8s_ref", None)
+        if resource is None and isinstance(ref, dict) and ref.get("name"):
+            resource = f"{ref.get('namespace')}/{ref.get('name')}"
+        if resource is None or f"[{resource}]" in line:
+            return line
+        head, _, rest = line.partition(f" {record.name} ")
+        return f"{head} {record.name} [{resource}] {rest}"
+
+
 def setup(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     handler.set_name("aurora-restore")
     root = logging.getLogger()
     # Replace only our own handler, so that embedding code (and pytest) keeps its own.

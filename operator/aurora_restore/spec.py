@@ -401,6 +401,8 @@ class Notification(Model):
 class ConnectionSecret(Model):
     name: K8sName
     database: PgDatabase = "postgres"
+    # One of spec.users: applications get their own role, not the master (superuser).
+    user: PgUser | None = None
 
 
 class DeletionPolicy(StrEnum):
@@ -412,6 +414,8 @@ class Timeouts(Model):
     total: Duration = "6h"
     # Any one step; a copy of a large snapshot can take hours, a stuck one forever.
     step: Duration = "3h"
+    # How long the preflight waits for a referenced Secret or ConfigMap to appear.
+    preflight: Duration = "10m"
 
 
 class AuroraRestoreSpec(Model):
@@ -466,6 +470,11 @@ class AuroraRestoreSpec(Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"users lists {', '.join(dupes)} more than once")
+        wanted = self.connection_secret.user if self.connection_secret else None
+        if wanted is not None and wanted not in {u.name for u in self.users}:
+            raise ValueError(
+                f"connectionSecret.user {wanted!r} must be the name of one of spec.users"
+            )
         return self
 
 
@@ -631,6 +640,8 @@ class AuroraRestoreStatus(StatusModel):
     # Post-restore SQL scripts already committed, so a retry does not run them twice.
     sql_applied: int = 0
     retries: int = 0
+    # When the preflight's one-time checks (target, network, KMS, references) passed.
+    preflight_passed_at: str | None = None
     # The spec this run executes: a spec change during a run waits for the run to end.
     run_spec: dict[str, Any] | None = None
     # HMAC of runSpec with the resource's uid and generation (pipeline/guards.py): a status

@@ -127,6 +127,18 @@ def test_invalid_spec_fails_without_any_aws_call(
     time.sleep(1)
     assert any(e.type == "Warning" and e.reason == "ValidationError" for e in cluster.events("bad"))
     assert [c for c in aws.calls("rds")] == []
+    # Prometheus counts it, as CloudWatch's RestoreFailed does.
+    metrics = (
+        urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5)
+        .read()
+        .decode()
+    )
+    failed = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("aurora_restore_restores_total{") and 'result="Failed"' in line
+    ]
+    assert failed and float(failed[0].rsplit(" ", 1)[1]) >= 1, metrics
 
 
 def test_unmanaged_target_is_not_replaced(
@@ -197,6 +209,10 @@ def test_delete_with_deletion_policy_delete_removes_the_cluster(
     assert aws.count("DeleteDBInstance") == 2 and aws.count("DeleteDBCluster") == 1
     snaps = rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
     assert not [s for s in snaps if s["DBClusterSnapshotIdentifier"].startswith("staging-op-")]
+    # The end is announced, and the normal waits for the deletes are no errors.
+    assert any(e.reason == "CleanupCompleted" for e in cluster.events("temp"))
+    logs = operator.logs()
+    assert "failed temporarily" not in logs, logs[-3000:]
 
 
 def test_spec_change_after_completion_starts_a_second_run(

@@ -67,7 +67,15 @@ class FakeKube:
             ) from None
 
     def config_map(self, ref: ConfigMapKeyRef) -> str:
-        return self.config_maps[ref.name][ref.key]
+        try:
+            return self.config_maps[ref.name][ref.key]
+        except KeyError:
+            raise PortError(
+                ErrorType.ValidationError,
+                f"ConfigMap {ref.name} was not found",
+                "ConfigMapNotFound",
+                retryable=True,
+            ) from None
 
     def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
         self.written[name] = dict(data)

@@ -40,6 +40,10 @@ def test_run_restores_the_example_end_to_end(aws: AwsSandbox, tmp_path: Path) ->
     done = run(aws, "-f", "examples/local-run.yaml", tmp=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "CheckingSnapshot" in done.stdout and "Completed: Restored staging-local" in done.stdout
+    # Each line once (the final one used to come twice), and the instances have their own.
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(set(lines)), done.stdout
+    assert any("Instances available: staging-local-1" in line for line in lines), done.stdout
 
     again = run(aws, "-f", "examples/local-run.yaml", "--output", "json", tmp=tmp_path)
     # The target now exists and existingCluster defaults to Fail.

@@ -93,6 +93,23 @@ def test_users_grants_sql_and_connection_secret(db_world: World, postgres: Postg
     assert secret["host"] == status["cluster"]["endpoint"]
 
 
+def test_connection_secret_holds_the_named_users_credentials(
+    db_world: World, postgres: PostgresSandbox
+) -> None:
+    spec = db_spec()
+    spec["connectionSecret"] = {"name": "staging-db", "database": "app", "user": "app"}
+    status, _ = db_world.run(spec)
+    assert status["phase"] == "Completed", status.get("error")
+    secret = db_world.kube.written["staging-db"]
+    assert secret["username"] == "app" and secret["password"] == APP
+    assert secret["uri"].startswith("postgresql://app:")
+    assert MASTER not in str(secret)
+    # The credentials work, and they are not the superuser's.
+    with connect(postgres, secret["username"], secret["password"]) as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert cur.fetchone() == (False,)
+
+
 def test_wrong_master_password_fails_with_database_error(
     db_world: World, postgres: PostgresSandbox
 ) -> None:
@@ -124,13 +141,45 @@ def test_failing_sql_names_the_statement_and_is_rolled_back(
         assert cur.fetchone() == (None,)
 
 
-def test_missing_secret_is_retried_then_fails_clearly(db_world: World) -> None:
-    del db_world.kube.secrets["app-db"]
-    status, ticks = db_world.run(db_spec())
+def test_secret_deleted_after_the_preflight_is_waited_for_with_honest_backoff(
+    db_world: World,
+) -> None:
+    """A Secret that goes away after the preflight: setup-db-users waits for it with the
+    step's backoff up to timeouts.step, and every announced wait is the real one."""
+    driver = db_world.driver()
+    original = driver.ports
+
+    def ports(kube: object, namespace: str) -> object:
+        made = original(kube, namespace)
+        real = made.secrets.kubernetes_secret
+
+        def kubernetes_secret(ref: object) -> str:
+            # Present for the preflight (snapshot-check), gone by setup-db-users.
+            if getattr(ref, "name", "") == "app-db" and db_world.aws.count("ModifyDBCluster"):
+                return db_world.kube.kubernetes_secret(type(ref)(name="missing-app-db"))
+            return real(ref)
+
+        made.secrets.kubernetes_secret = kubernetes_secret  # type: ignore[method-assign]
+        return made
+
+    driver.ports = ports  # type: ignore[method-assign]
+    spec = db_spec(timeouts={"step": "20m"})
+    status, ticks = db_world.run(spec, driver=driver, max_ticks=400)
     assert status["phase"] == "Failed"
-    assert status["error"]["code"] == "SecretNotFound"
-    assert "app-db" in status["error"]["message"]
-    assert sum(1 for t in ticks for e in t.events if e.reason == "Retrying") == 8
+    assert status["error"]["type"] == "Timeout"
+    assert "missing-app-db" in status["error"]["message"]
+    retrying = [t for t in ticks if any(e.reason == "Retrying" for e in t.events)]
+    assert len(retrying) > 8, "a late Secret is not bounded by MAX_RETRIES"
+    step = next(s for s in status["steps"] if s["name"] == "setup-db-users")
+    # The last retry's message, status.retries and attempts count the same retries.
+    assert status["retries"] == len(retrying)
+    assert step["attempts"] == len(retrying) + 1
+    for tick in retrying:
+        assert tick.exact_wait
+        announced = float(tick.status.message.rsplit(" in ", 1)[1].rstrip("s"))
+        assert abs(announced - tick.requeue_after) < 1
+    # Backoff, not POLL_INTERVAL (30 s): the later waits are longer than the interval.
+    assert max(t.requeue_after for t in retrying) > 60
 
 
 def test_unreachable_database_is_retried_then_fails(world: World) -> None:
@@ -144,7 +193,10 @@ def test_unreachable_database_is_retried_then_fails(world: World) -> None:
         }
     )
     world.kube.config_maps["mask-pii"] = {"mask.sql": "SELECT 1;"}
-    status, _ = world.run(db_spec())
+    status, ticks = world.run(db_spec(timeouts={"step": "15m"}), max_ticks=400)
+    # Waited for with backoff up to the step's timeout, then a clear failure.
     assert status["phase"] == "Failed"
-    assert status["error"]["code"] == "ConnectionFailed"
-    assert "gave up after 8 retries" in status["error"]["message"]
+    assert status["error"]["type"] == "Timeout"
+    assert "cannot connect" in status["error"]["message"]
+    waits = [t.requeue_after for t in ticks if any(e.reason == "Retrying" for e in t.events)]
+    assert len(waits) > 8 and max(waits) > 60

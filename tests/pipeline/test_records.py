@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -38,8 +39,9 @@ def test_audit_state_sns_and_metrics_of_a_completed_restore(world: World) -> Non
         ("restore-snapshot", "Started"),
         ("restore-snapshot", "Succeeded"),
         ("check-restore-status", "Started"),
+        # Succeeded once, when the cluster is available; the instances by their own reason.
         ("check-restore-status", "Succeeded"),
-        ("check-restore-status", "Succeeded"),
+        ("check-restore-status", "InstancesAvailable"),
         ("setup-db-users", "Started"),
         ("setup-db-users", "Skipped"),
         ("archive-snapshot", "Started"),
@@ -49,11 +51,22 @@ def test_audit_state_sns_and_metrics_of_a_completed_restore(world: World) -> Non
     assert [a["status"] for a in audit if a["step"] == "restore"] == ["Started", "Completed"]
     assert all(a["details"]["resource"] == "databases/staging-refresh" for a in audit)
     assert [a["timestamp"] for a in audit] == sorted(a["timestamp"] for a in audit)
+    # The sort key is a plain ISO 8601 UTC timestamp with microseconds, unique per operation.
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+    assert all(stamp.match(a["timestamp"]) for a in audit), audit[0]["timestamp"]
+    assert len({a["timestamp"] for a in audit}) == len(audit)
+    instances = next(a for a in audit if a["status"] == "InstancesAvailable")
+    assert instances["details"]["message"] == "Instances available: staging-1"
+    cluster_ok = next(
+        a for a in audit if a["step"] == "check-restore-status" and a["status"] == "Succeeded"
+    )
+    assert cluster_ok["details"]["message"] == "Cluster restore completed"
 
     state = world.client("dynamodb").get_item(
         TableName="aurora-restore-state", Key={"operation_id": {"S": op}}
     )["Item"]
     assert state["status"]["S"] == "Completed"
+    assert stamp.match(state["timestamp"]["S"]), state["timestamp"]["S"]
     assert state["state"]["M"]["phase"]["S"] == "Completed"
 
     [message] = world.sns_messages()
@@ -78,6 +91,34 @@ def test_failure_notification_uses_the_operator_default_topic(world: World) -> N
     assert message["status"] == "failure"
     assert message["details"]["error_type"] == "SnapshotNotFound"
     assert message["details"]["error_step"] == "snapshot-check"
+
+
+def test_failed_run_writes_a_run_level_failed_item(world: World) -> None:
+    spec = same_region_spec()
+    spec["source"].update(snapshotIdentifier="nope", waitTimeout="1m")
+    status, _ = world.run(spec)
+    assert status["phase"] == "Failed"
+    audit = world.audit(status["operationId"])
+    run_level = [a for a in audit if a["step"] == "restore"]
+    assert [a["status"] for a in run_level] == ["Started", "Failed"]
+    assert run_level[1]["details"]["error_type"] == "SnapshotNotFound"
+
+
+def test_audit_sort_keys_are_unique_when_written_in_the_same_microsecond(world: World) -> None:
+    from aurora_restore.pipeline.engine import AuditEntry
+
+    records = world.driver().records
+    entries = [AuditEntry("restore", "Started", {}) for _ in range(3)]
+    records.audit("op-same", entries, "ns/x", world.clock.now)
+    # Another process (a fresh Records) writing at the same moment bumps, never overwrites.
+    world.driver().records.audit("op-same", entries[:1], "ns/x", world.clock.now)
+    stamps = sorted(a["timestamp"] for a in world.audit("op-same"))
+    assert stamps == [
+        "2026-11-27T03:00:00.000000Z",
+        "2026-11-27T03:00:00.000001Z",
+        "2026-11-27T03:00:00.000002Z",
+        "2026-11-27T03:00:00.000003Z",
+    ]
 
 
 def test_notification_events_filter(world: World) -> None:

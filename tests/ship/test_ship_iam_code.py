@@ -13,7 +13,12 @@ from iam_policy import allowed
 
 AWS_DIR = Path(__file__).resolve().parents[2] / "operator" / "aurora_restore" / "aws"
 # Wrappers that fix the service: method name -> (service, index of the operation argument).
-WRAPPERS = {"_call": ("rds", 1), "_maybe": ("rds", 1), "_dynamodb": ("dynamodb", 0)}
+WRAPPERS = {
+    "_call": ("rds", 1),
+    "_maybe": ("rds", 1),
+    "call_or_none": ("rds", 1),
+    "_dynamodb": ("dynamodb", 0),
+}
 
 
 def _literal(node: ast.expr) -> str | None:

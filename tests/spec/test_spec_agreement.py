@@ -180,6 +180,15 @@ RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
             {"connectionSecret": {"name": "db"}},
         )
     ],
+    "connectionSecret.user must be the name of one of spec.users": [
+        (
+            base_spec(
+                masterPassword=MASTER, users=users, connectionSecret={"name": "db", "user": "app"}
+            ),
+            "must be the name of one of spec.users",
+        )
+        for users in ([], [user("other")], [user("App")])
+    ],
 }
 # Near misses: documents the rules must accept (and the models too).
 RULE_NEAR_MISSES: list[dict[str, Any]] = [
@@ -207,6 +216,11 @@ RULE_NEAR_MISSES: list[dict[str, Any]] = [
     base_spec(masterPassword=MASTER, users=[user("app"), user("app2"), user("postgres_app")]),
     base_spec(masterPassword=MASTER, users=[user("rd_s")], connectionSecret={"name": "db"}),
     base_spec(users=[], sql=[]),
+    base_spec(
+        masterPassword=MASTER,
+        users=[user("other"), user("app")],
+        connectionSecret={"name": "db", "user": "app"},
+    ),
     base_spec(copy={"kmsKeyId": "alias/x"}),
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
 
 from ..pipeline.errors import PortError, aws_error
 from ..spec import ErrorType
@@ -38,6 +39,18 @@ TRANSIENT = THROTTLING | {
     "RequestTimeout",
     "RequestTimeoutException",
 }
+
+# Errors that a repeat cannot fix, even when AWS sends them with a 5xx status: the key, a
+# parameter or the request itself is wrong.
+PERMANENT = frozenset(
+    {
+        "KMSKeyNotAccessibleFault",
+        "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "InvalidParameterValueException",
+        "NotFoundException",
+    }
+)
 
 # Observers of every AWS call: (service, operation, region, outcome). Metrics hook in here.
 CallObserver = Callable[[str, str, str, str], None]
@@ -109,7 +122,7 @@ def translate(operation: str, exc: BaseException) -> PortError:
         code = str(err.get("Code") or "Unknown")
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         text = str(err.get("Message") or "").strip()
-        retryable = code in TRANSIENT or status >= 500
+        retryable = code in TRANSIENT or (status >= 500 and code not in PERMANENT)
         message = f"AWS {operation} failed with {code}" + (f": {text}" if text else "")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             message += " (check the operator's IAM policy, docs/iam.md)"
@@ -130,6 +143,12 @@ def translate(operation: str, exc: BaseException) -> PortError:
         return aws_error(
             f"AWS {operation} failed: no AWS credentials found (IRSA, environment or profile)",
             code="NoCredentials",
+        )
+    if isinstance(exc, botocore.parsers.ResponseParserError):
+        # AWS (or a stand-in) answered something botocore cannot read: the same request
+        # gets the same answer, so it fails at once.
+        return aws_error(
+            f"AWS {operation} returned a response that cannot be parsed", code="ResponseParserError"
         )
     if isinstance(exc, botocore.exceptions.ParamValidationError):
         return aws_error(f"AWS {operation} was given invalid parameters", code="ParamValidation")

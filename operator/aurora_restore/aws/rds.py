@@ -378,6 +378,11 @@ class RdsAdapter:
                 return None
             raise
 
+    def call_or_none(self, region: str, operation: str, **params: Any) -> dict[str, Any] | None:
+        """An RDS call within the region's budget; None when the object is not
+        found (for the preflight's look-ups, aws/checks.py)."""
+        return self._maybe(region, operation, **params)
+
     def get_snapshot(self, region: str, identifier: str) -> Snapshot | None:
         item = self._status_check(region, SNAPSHOTS, identifier)
         return _snapshot(item, region) if item else None

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
+import threading
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from ..pipeline.context import iso_micro
 from ..pipeline.engine import AuditEntry, MetricPoint
 from ..pipeline.errors import PortError
 from ..spec import AuroraRestoreStatus
 from .clients import Clients
-
-_sequence = itertools.count()
 
 
 def _dynamo(value: Any) -> Any:
@@ -22,11 +21,7 @@ def _dynamo(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str), parse_float=Decimal)
 
 
-def _timestamp(now: dt.datetime) -> str:
-    # Microseconds plus a counter keep audit sort keys unique within one process.
-    return (
-        now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + f"#{next(_sequence) % 1000:03d}"
-    )
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 class Records:
@@ -43,6 +38,16 @@ class Records:
         self.state_table = state_table
         self.audit_table = audit_table
         self.metrics_namespace = metrics_namespace
+        # The last audit sort key of each operation: a later item gets a later key.
+        self._last: dict[str, dt.datetime] = {}
+        self._lock = threading.Lock()
+
+    def _next_moment(self, operation_id: str, now: dt.datetime) -> dt.datetime:
+        with self._lock:
+            last = self._last.get(operation_id)
+            moment = now if last is None or now > last else last + ONE_MICROSECOND
+            self._last[operation_id] = moment
+            return moment
 
     def _dynamodb(self, operation: str, **params: Any) -> dict[str, Any]:
         return self.clients.call("dynamodb", self.region, operation, **params)
@@ -53,7 +58,7 @@ class Records:
         item = {
             "operation_id": status.operation_id,
             "state": _dynamo({"resource": resource, **status.to_dict()}),
-            "timestamp": now.astimezone(dt.UTC).isoformat(),
+            "timestamp": iso_micro(now),
             "status": status.phase.value,
         }
         ser = TypeSerializer()
@@ -72,16 +77,29 @@ class Records:
         for entry in entries:
             item = {
                 "operation_id": operation_id,
-                "timestamp": _timestamp(now),
+                "timestamp": "",
                 "step": entry.step,
                 "status": entry.status,
                 "details": _dynamo({"resource": resource, **entry.details}),
             }
-            self._dynamodb(
-                "PutItem",
-                TableName=self.audit_table,
-                Item={k: ser.serialize(v) for k, v in item.items()},
-            )
+            # The sort key is a timestamp, unique per operation: on a collision (another
+            # process, a clock that went back) one microsecond later, never an overwrite.
+            moment = self._next_moment(operation_id, now)
+            for _ in range(100):
+                item["timestamp"] = iso_micro(moment)
+                try:
+                    self._dynamodb(
+                        "PutItem",
+                        TableName=self.audit_table,
+                        Item={k: ser.serialize(v) for k, v in item.items()},
+                        ConditionExpression="attribute_not_exists(#t)",
+                        ExpressionAttributeNames={"#t": "timestamp"},
+                    )
+                    break
+                except PortError as err:
+                    if err.code != "ConditionalCheckFailedException":
+                        raise
+                    moment = self._next_moment(operation_id, moment + ONE_MICROSECOND)
 
     def metrics(self, points: Iterable[MetricPoint], now: dt.datetime) -> None:
         data = [

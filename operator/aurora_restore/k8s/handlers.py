@@ -37,6 +37,8 @@ RERUN_ANNOTATION = "dbrestore.io/rerun"
 ABANDON_ANNOTATION = "dbrestore.io/abandon-cleanup"
 SCHEDULE_LABEL = "dbrestore.io/schedule"
 FINALIZER = "dbrestore.io/finalizer"
+# How long one call of the delete handler waits for AWS deletions before handing back.
+CLEANUP_WAIT_SECONDS = 600.0
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +212,9 @@ async def restore_daemon(
                     if status.get("phase"):
                         metrics.PHASE_SECONDS.labels(status["phase"]).observe(now - phase_since)
                     phase_since = now
-                    if phase in (Phase.Completed.value, Phase.Failed.value) and status.get("phase"):
+                    # Also a run that failed validation on its first tick (no phase
+                    # before): CloudWatch's RestoreFailed counts it too.
+                    if phase in (Phase.Completed.value, Phase.Failed.value):
                         metrics.RESTORES.labels(phase).inc()
                 status = new
                 rt.written[uid] = status
@@ -230,7 +234,13 @@ async def restore_daemon(
                         "step": event.reason,
                     },
                 )
-            await sleep_or_wake(stopped, wake, _clamp(tick.requeue_after, rt))
+            # An announced wait (a retry's backoff) is kept exactly, not capped.
+            delay = (
+                tick.requeue_after
+                if tick.exact_wait and tick.requeue_after is not None
+                else _clamp(tick.requeue_after, rt)
+            )
+            await sleep_or_wake(stopped, wake, delay)
     finally:
         if counted_in_flight:
             metrics.IN_FLIGHT.dec()
@@ -320,22 +330,35 @@ async def on_delete(
             message=f"{ABANDON_ANNOTATION} is set: AWS resources are left as they are",
         )
         return
-    try:
-        result = await asyncio.to_thread(rt.driver.cleanup, resource, kube)
-    except Exception as exc:
-        delay = min(300.0, 5.0 * 2 ** min(retry, 6)) * random.uniform(0.75, 1.0)
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}"
-        kopf.event(
-            body,
-            type="Warning",
-            reason="CleanupFailed",
-            message=f"{message}; retrying in {delay:.0f}s (set the annotation "
-            f"{ABANDON_ANNOTATION}=true to give up)",
-        )
-        raise kopf.TemporaryError(message, delay=delay) from None
-    if not result.done:
-        raise kopf.TemporaryError(result.message, delay=_clamp(result.wait, rt) or 1.0)
+    # Expected waits (instances and the cluster being deleted) are waited for here, logged
+    # at INFO; only a real error goes back to kopf as a TemporaryError (its retry with
+    # backoff, logged as an error). Bounded, so that kopf sees the handler return.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CLEANUP_WAIT_SECONDS
+    while True:
+        try:
+            result = await asyncio.to_thread(rt.driver.cleanup, resource, kube)
+        except Exception as exc:
+            delay = min(300.0, 5.0 * 2 ** min(retry, 6)) * random.uniform(0.75, 1.0)
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}"
+            kopf.event(
+                body,
+                type="Warning",
+                reason="CleanupFailed",
+                message=f"{message}; retrying in {delay:.0f}s (set the annotation "
+                f"{ABANDON_ANNOTATION}=true to give up)",
+            )
+            raise kopf.TemporaryError(message, delay=delay) from None
+        if result.done:
+            break
+        wait = _clamp(result.wait, rt) or 1.0
+        if loop.time() + wait > deadline:
+            # Still deleting after a long while: let kopf call again (it logs that).
+            raise kopf.TemporaryError(result.message, delay=wait)
+        log.info("%s: %s", resource.key, result.message, extra={"resource": resource.key})
+        await asyncio.sleep(wait)
     if result.reason == "StatusTampered":
         kopf.warn(body, reason="StatusTampered", message=result.message)
     elif not result.skipped:
-        kopf.info(body, reason="CleanupCompleted", message=result.message)
+        # An event of type Normal: kopf.info() posts at INFO, below settings.posting.level.
+        kopf.event(body, type="Normal", reason="CleanupCompleted", message=result.message)

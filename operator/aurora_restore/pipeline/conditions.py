@@ -35,7 +35,11 @@ def _set(
 
 
 def update_conditions(
-    status: AuroraRestoreStatus, generation: int | None, now: str, waiting_for: str | None = None
+    status: AuroraRestoreStatus,
+    generation: int | None,
+    now: str,
+    waiting_for: str | None = None,
+    waiting_reason: str | None = None,
 ) -> None:
     phase = status.phase
     message = status.message or phase.value
@@ -55,7 +59,7 @@ def update_conditions(
         status,
         "Progressing",
         not phase.finished,
-        phase.value if not phase.finished else "RunEnded",
+        (waiting_reason or phase.value) if not phase.finished else "RunEnded",
         progress_msg,
         generation,
         now,

@@ -165,7 +165,8 @@ class StepResult:
     message: str
     wait: float | None = None
     skipped: bool = False
-    # A short CamelCase reason for the event posted when this result changes the phase.
+    # A short CamelCase reason for the event posted when this result changes the phase
+    # (for a waiting result: why it waits, e.g. WaitingForSecret).
     reason: str | None = None
     # False when the step decided without asking AWS, so the next one may run in this tick.
     used_aws: bool = True
@@ -182,8 +183,11 @@ class StepResult:
         return StepResult(True, message, skipped=True, reason=reason, used_aws=False)
 
     @staticmethod
-    def waiting(message: str, wait: float | None = None, **details: object) -> StepResult:
-        return StepResult(False, message, wait=wait, details=details)
+    def waiting(
+        message: str, wait: float | None = None, reason: str | None = None, **details: object
+    ) -> StepResult:
+        """``reason``: why the run waits, shown as the reason of the Progressing condition."""
+        return StepResult(False, message, wait=wait, reason=reason, details=details)
 
 
 def operation_id(uid: str, generation: int, rerun_token: str | None = None) -> str:
@@ -198,6 +202,11 @@ def copy_identifier(cluster_identifier: str, op_id: str) -> str:
 
 def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_micro(moment: dt.datetime) -> str:
+    """The records' timestamps (audit sort key, state item): UTC, microseconds, ``Z``."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(value: str) -> dt.datetime:

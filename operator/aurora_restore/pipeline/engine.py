@@ -25,6 +25,7 @@ from ..spec import (
     parse_duration,
     resolve_snapshot_date,
 )
+from . import cleanup
 from .conditions import update_conditions
 from .context import (
     READS,
@@ -36,8 +37,9 @@ from .context import (
     iso,
     parse_iso,
 )
-from .errors import PortError, StepFailure
+from .errors import WAITED_FOR, PortError, StepFailure
 from .steps import (
+    archive_snapshot,
     check_copy_status,
     check_delete_status,
     check_restore_status,
@@ -45,7 +47,7 @@ from .steps import (
     snapshot_check,
 )
 from .table import FINAL, PHASE_ORDER, STAGES, Stage
-from .tenancy import TARGET_BUSY, hold_target, mark_waiting, release_target
+from .tenancy import TARGET_BUSY, hold_target, release_target
 
 FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
 STEP_ORDER = [s.step for s in STAGES] + [FINAL.step]
@@ -93,7 +95,11 @@ class Outcome:
     audit: list[AuditEntry] = field(default_factory=list)
     metrics: list[MetricPoint] = field(default_factory=list)
     phase_changed: bool = False
-    # Why the run waits without progress (TargetBusy), for the conditions' reason.
+    # The wait was announced (a retry's backoff, a step's own wait): the caller sleeps
+    # exactly that long instead of capping it at POLL_INTERVAL.
+    exact_wait: bool = False
+    # Why the run waits (WaitingForSecret, TargetBusy): the reason of the Progressing and
+    # Reconciling conditions.
     waiting_reason: str | None = None
 
 
@@ -236,6 +242,14 @@ def _fail(
             {"error_type": err.type.value, "error_code": err.code, "message": err.message},
         )
     )
+    # The run-level record, as a successful run gets "restore Completed".
+    out.audit.append(
+        AuditEntry(
+            "restore",
+            "Failed",
+            {"error_type": err.type.value, "error_step": step_name, "message": st.message},
+        )
+    )
     out.metrics.append(MetricPoint("RestoreFailed", 1, "Count", {}))
     out.metrics.append(
         MetricPoint(
@@ -278,6 +292,10 @@ def _finish_step(
 ) -> None:
     step = st.step(stage.step)
     continues = next_stage is not None and next_stage.step == stage.step
+    index = STAGES.index(stage)
+    # A later part of a step spanning phases (check-restore-status's instances): the step
+    # already recorded Succeeded once; this part is recorded by its own reason.
+    later_part = index > 0 and STAGES[index - 1].step == stage.step
     if continues:
         # The step goes on in the next phase; move there so this stage is not run again.
         assert next_stage
@@ -291,15 +309,58 @@ def _finish_step(
                 "StepDuration", _elapsed(step.started_at, now), "Seconds", {"Step": stage.step}
             )
         )
-    out.audit.append(
-        AuditEntry(
-            stage.step,
-            "Skipped" if result.skipped else "Succeeded",
-            {"message": result.message, **result.details},
-        )
-    )
+    word = "Skipped" if result.skipped else "Succeeded"
+    if later_part and not result.skipped:
+        word = result.reason or "Completed"
+    out.audit.append(AuditEntry(stage.step, word, {"message": result.message, **result.details}))
     if result.reason and not result.skipped:
         out.events.append(Event("Normal", result.reason, result.message))
+
+
+def _cleaned_up_after_failure(ctx: Context, out: Outcome) -> bool:
+    """Failure hygiene, recorded as the archive-snapshot step: the failed run's copy gets
+    the archive policy and its unused subnet group is deleted, one AWS action per tick.
+    True once nothing is left to do (then the notification goes out, naming it)."""
+    st = ctx.status
+    step = st.step(archive_snapshot.NAME)
+    if step.state in FINISHED or not cleanup.needs_cleanup_after_failure(ctx):
+        return True
+    step.state = StepState.Running
+    step.started_at = step.started_at or ctx.iso_now()
+    try:
+        result = cleanup.after_failure(ctx)
+    except PortError as err:
+        if err.retryable and st.retries < ctx.config.max_retries:
+            st.retries += 1
+            step.attempts += 1
+            out.requeue_after = _backoff(ctx, st.retries)
+            out.exact_wait = True
+            step.message = (
+                f"Clean-up: {err.message}; retry {st.retries} in {out.requeue_after:.0f}s"
+            )
+            return False
+        step.state = StepState.Failed
+        step.finished_at = ctx.iso_now()
+        step.message = f"Clean-up after the failure failed: {err.message}"
+        st.message = f"{st.message}; {step.message}"
+        out.events.append(Event("Warning", "CleanupFailed", step.message))
+        out.audit.append(AuditEntry(archive_snapshot.NAME, "Failed", {"message": step.message}))
+        return True
+    step.message = result.message
+    if not result.done:
+        out.requeue_after = result.wait if result.wait is not None else ctx.config.poll_floor
+        return False
+    step.state = StepState.Succeeded
+    step.finished_at = ctx.iso_now()
+    st.message = f"{st.message}. {result.message}"
+    out.events.append(Event("Normal", "CleanupCompleted", result.message))
+    out.audit.append(
+        AuditEntry(
+            archive_snapshot.NAME, "Succeeded", {"message": result.message, **result.details}
+        )
+    )
+    out.requeue_after = 0.0
+    return True
 
 
 def _run_final(ctx: Context, out: Outcome) -> None:
@@ -343,10 +404,11 @@ def advance(ctx: Context, generation: int | None = None) -> Outcome:
             release_target(ctx)
     finally:
         update_conditions(
-            st, generation if generation is not None else st.observed_generation, ctx.iso_now()
+            st,
+            generation if generation is not None else st.observed_generation,
+            ctx.iso_now(),
+            waiting_reason=out.waiting_reason,
         )
-        if out.waiting_reason:
-            mark_waiting(st, out.waiting_reason)
         _scrub_all(out, ctx.secrets_seen)
     return out
 
@@ -357,6 +419,8 @@ def _advance(ctx: Context, out: Outcome) -> None:
     # Reads before a create or delete must be answered by AWS after this moment.
     started = time.monotonic()
     if st.phase.finished:
+        if st.phase is Phase.Failed and not _cleaned_up_after_failure(ctx, out):
+            return
         _run_final(ctx, out)
         return
     if st.phase is Phase.Pending:
@@ -384,6 +448,9 @@ def _advance(ctx: Context, out: Outcome) -> None:
     step_started = st.step(stage.step).started_at if stage else None
     if stage and _elapsed(step_started, now) > parse_duration(timeouts.step).total_seconds():
         message = f"Step {stage.step} did not finish within timeouts.step ({timeouts.step})"
+        last = st.step(stage.step).message
+        if last:
+            message += f"; last: {last}"
         _fail(out, st, stage.step, StepFailure(ErrorType.Timeout, message, "StepTimeout"), now)
         return
 
@@ -437,21 +504,22 @@ def _advance(ctx: Context, out: Outcome) -> None:
             if not err.retryable:
                 _fail(out, st, stage.step, err, now)
                 return
-            st.retries += 1
-            step.attempts += 1
-            if st.retries > ctx.config.max_retries:
+            # A late Secret or a database not reachable yet is waited for up to the step's
+            # timeout (checked above); other transient errors get MAX_RETRIES retries.
+            if err.code not in WAITED_FOR and st.retries >= ctx.config.max_retries:
                 _fail(
                     out,
                     st,
                     stage.step,
                     PortError(
-                        err.type,
-                        f"{err.message} (gave up after {st.retries - 1} retries)",
-                        err.code,
+                        err.type, f"{err.message} (gave up after {st.retries} retries)", err.code
                     ),
                     now,
                 )
                 return
+            # status.retries, steps[].attempts (1 + the retries) and the message agree.
+            st.retries += 1
+            step.attempts += 1
             delay = _backoff(ctx, st.retries)
             step.message = f"{err.message}; retry {st.retries} in {delay:.0f}s"
             st.message = step.message
@@ -464,6 +532,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
                 )
             )
             out.requeue_after = delay
+            out.exact_wait = True
             return
         except StepFailure as err:
             _fail(out, st, stage.step, err, now)
@@ -475,6 +544,8 @@ def _advance(ctx: Context, out: Outcome) -> None:
             out.requeue_after = (
                 result.wait if result.wait is not None else _look_again(ctx, step, followed)
             )
+            out.exact_wait = result.wait is not None
+            out.waiting_reason = result.reason
             return
         index = STAGES.index(stage)
         _finish_step(

@@ -16,6 +16,13 @@ AWS_BUSY_CODES = frozenset(
 )
 
 
+# Retryable errors that mean "not there yet" rather than "something broke": a Secret or
+# ConfigMap that External Secrets or a Vault agent creates a little later, a database that
+# does not accept connections yet. Waited for with backoff up to the step's timeout, not
+# bounded by MAX_RETRIES.
+WAITED_FOR = frozenset({"SecretNotFound", "ConfigMapNotFound", "ConnectionFailed"})
+
+
 class StepFailure(Exception):
     """A permanent failure: the restore ends as Failed with this type, code and sentence."""
 

@@ -127,6 +127,23 @@ class Network(Protocol):
         ...
 
 
+class Checks(Protocol):
+    """Read-only AWS look-ups of the preflight. Each answers a sentence saying what is
+    wrong, or None when the object exists (and is usable)."""
+
+    def kms_key(self, region: str, key_id: str) -> str | None: ...
+
+    def subnet_group(self, region: str, name: str) -> str | None: ...
+
+    def parameter_group(self, region: str, name: str) -> str | None: ...
+
+    def subnet_group_owner(self, region: str, name: str) -> tuple[dict[str, str], list[str]] | None:
+        """The tags of subnet group ``name`` and the clusters that use it; None if gone."""
+        ...
+
+    def delete_subnet_group(self, region: str, name: str) -> None: ...
+
+
 class Secrets(Protocol):
     """Where passwords and SQL come from. Values never leave the step that asked."""
 
@@ -200,5 +217,6 @@ class Ports:
     secrets: Secrets
     database: Database
     notifier: Notifier
+    checks: Checks
     # None: no lease is taken (a single-run tool; the operator and the CLI always pass one).
     leases: Leases | None = None

@@ -58,7 +58,7 @@ def run(ctx: Context) -> StepResult:
     if waiting:
         return StepResult.waiting(f"Waiting for instances to be available: {', '.join(waiting)}")
     return StepResult.finished(
-        "Cluster restore completed",
+        f"Instances available: {', '.join(wanted)}",
         reason="InstancesAvailable",
         target_cluster_id=cluster.identifier,
         target_region=target.region,

@@ -30,6 +30,14 @@ def record_cluster(ctx: Context, cluster: Cluster) -> ClusterStatus:
     return ctx.status.cluster
 
 
+def created_subnet_group(ctx: Context) -> str | None:
+    """The name of the subnet group a run creates for vpcId + subnetIds, if it does."""
+    target = ctx.spec.target
+    if not target.vpc_id or not target.subnet_ids:
+        return None
+    return f"aurora-restore-{target.cluster_identifier}"
+
+
 def _subnet_group(ctx: Context) -> str | None:
     target = ctx.spec.target
     if not target.vpc_id or not target.subnet_ids:
@@ -39,7 +47,8 @@ def _subnet_group(ctx: Context) -> str | None:
     )
     if problems:
         raise invalid("; ".join(problems), code="InvalidNetwork")
-    name = f"aurora-restore-{target.cluster_identifier}"
+    name = created_subnet_group(ctx)
+    assert name
     ctx.ports.rds.ensure_subnet_group(target.region, name, target.subnet_ids, ctx.tags())
     return name
 

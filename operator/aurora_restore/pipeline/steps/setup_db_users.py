@@ -80,16 +80,20 @@ def run(ctx: Context) -> StepResult:
         ctx.status.sql_applied = index + 1
     if spec.connection_secret:
         dbname = spec.connection_secret.database
-        user = master.user
+        # Applications get their own role when one is named; the master is the default.
+        user, secret = master.user, password
+        if spec.connection_secret.user is not None:
+            app = next(u for u in users if u.name == spec.connection_secret.user)
+            user, secret = app.name, app.password
         ctx.ports.secrets.write_connection_secret(
             spec.connection_secret.name,
             {
                 "host": cluster.endpoint,
                 "port": str(cluster.port),
                 "username": user,
-                "password": password,
+                "password": secret,
                 "dbname": dbname,
-                "uri": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+                "uri": f"postgresql://{quote(user, safe='')}:{quote(secret, safe='')}"
                 f"@{cluster.endpoint}:{cluster.port}/{quote(dbname, safe='')}",
             },
         )

@@ -6,6 +6,7 @@ from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, parse_duration
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot
+from . import preflight
 
 NAME = "snapshot-check"
 # States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
@@ -35,8 +36,37 @@ def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
     return snapshots, f"{when}{kind} of cluster {source.cluster_identifier}"
 
 
+def _preflight(ctx: Context) -> StepResult | None:
+    """The one-time checks; a result when the run must wait for a Secret or ConfigMap."""
+    if ctx.status.preflight_passed_at:
+        return None
+    preflight.check_aws(ctx)
+    missing = preflight.missing_reference(ctx)
+    if missing is None:
+        ctx.status.preflight_passed_at = ctx.iso_now()
+        return None
+    started = parse_iso(ctx.status.step(NAME).started_at or ctx.iso_now())
+    waited = (ctx.now - started).total_seconds()
+    limit = parse_duration(ctx.spec.timeouts.preflight).total_seconds()
+    if waited >= limit:
+        raise invalid(
+            f"{missing} (waited timeouts.preflight, {ctx.spec.timeouts.preflight})",
+            code="SecretNotFound",
+        )
+    # The step's backoff, doubling from backoffBase, never past the preflight's deadline.
+    wait = min(ctx.config.backoff_max, max(ctx.config.backoff_base, waited), limit - waited)
+    return StepResult.waiting(
+        f"Waiting for {missing}; checking again in {wait:.0f}s",
+        wait=max(wait, 1.0),
+        reason="WaitingForSecret",
+    )
+
+
 def run(ctx: Context) -> StepResult:
     source = ctx.spec.source
+    waiting = _preflight(ctx)
+    if waiting is not None:
+        return waiting
     candidates, searched = _candidates(ctx)
     available = [s for s in candidates if s.status == "available"]
     if not available:
@@ -87,6 +117,8 @@ def run(ctx: Context) -> StepResult:
         cluster_identifier=snap.cluster_identifier,
         created_at=iso(snap.created_at) if snap.created_at else None,
     )
+    # Now that the snapshot's cluster is known, the rails again (never the source).
+    preflight.check_target(ctx)
     return StepResult.finished(
         "Snapshot found successfully",
         reason="SnapshotFound",
