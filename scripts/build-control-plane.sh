@@ -5,12 +5,13 @@
 # main or the build flags change. The Go build cache stays in Go's default place ($HOME/.cache),
 # so a later CI run on the same machine reuses it.
 #
-# Usage: bash scripts/build-control-plane.sh      Env: FORCE=1 rebuilds regardless.
+# Usage: bash scripts/build-control-plane.sh
+# Env:   FORCE=1 rebuilds regardless; CONTROL_PLANE_BIN puts the binaries elsewhere.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOD="$ROOT/tests/controlplane"
-BIN="$ROOT/.tools/bin"
+BIN="${CONTROL_PLANE_BIN:-$ROOT/.tools/bin}"
 BINARIES=(kube-apiserver kube-controller-manager etcd)
 
 kver="$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$MOD/go.mod")"

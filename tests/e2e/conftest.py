@@ -315,6 +315,18 @@ class Cluster:
         items = self.core.list_namespaced_event(self.namespace).items
         return [e for e in items if e.involved_object and e.involved_object.name == name]
 
+    def wait_events(self, name: str, *reasons: str, timeout: float = 10) -> list[str]:
+        """The reasons of the object's events, once all of `reasons` are among them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [e.reason for e in self.events(name)]
+            missing = [r for r in reasons if r not in seen]
+            if not missing:
+                return seen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"events {missing} of {name} not posted; seen {seen}")
+            time.sleep(0.2)
+
     def secret(self, name: str, data: dict[str, str]) -> None:
         self.core.create_namespaced_secret(
             self.namespace,

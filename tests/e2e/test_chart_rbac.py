@@ -58,11 +58,12 @@ def test_operator_with_the_charts_rbac_restores_and_its_secret_is_collected(
         obj["status"].get("error"),
         operator.logs()[-3000:],
     )
-    assert "RestoreCompleted" in [e.reason for e in cluster.events("chart-rbac")]
+    cluster.wait_events("chart-rbac", "RestoreCompleted")
     cluster.core.read_namespaced_secret("staging-db", cluster.namespace)
 
     cluster.delete("chart-rbac")
-    deadline = time.monotonic() + 60
+    # The garbage collector watches a CRD's kind from its next discovery (every 30 s).
+    deadline = time.monotonic() + 90
     while cluster.get("chart-rbac") is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert cluster.get("chart-rbac") is None, operator.logs()[-3000:]

@@ -39,7 +39,7 @@ def api(plane: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
         yield client
 
 
-def gone(read: Callable[[], Any], timeout: float = 60) -> bool:
+def gone(read: Callable[[], Any], timeout: float = 90) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
