@@ -38,10 +38,11 @@ def test_helm_install_dry_run_server(plane: ControlPlane) -> None:
             "--kubeconfig",
             str(plane.kubeconfig),
             "install",
-            "ar",
+            # Not the release tests/e2e/test_chart_rbac.py binds the operator with.
+            "dry-run",
             str(CHART),
             "--namespace",
-            "aurora-restore-helm",
+            "aurora-restore-dry-run",
             "--create-namespace",
             "--dry-run=server",
         ]
