@@ -43,30 +43,31 @@ stop() {
   done
 }
 
-certs() {
+# A CA, the serving certificate, an admin client certificate and the token signing key.
+# openssl's chatter goes to DIR/pki/openssl.log.
+certs() (
   mkdir -p "$DIR/pki"
-  (
   cd "$DIR/pki"
+  exec 2>openssl.log
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=aurora-restore-test-ca" \
-    -keyout ca.key -out ca.crt 2>/dev/null
+    -keyout ca.key -out ca.crt
   # Serving certificate for 127.0.0.1 and the in-cluster names.
   printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc" \
     "extendedKeyUsage=serverAuth" >serving.ext
   openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
-    -keyout serving.key -out serving.csr 2>/dev/null
+    -keyout serving.key -out serving.csr
   openssl x509 -req -in serving.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile serving.ext -out serving.crt 2>/dev/null
+    -extfile serving.ext -out serving.crt
   # Client certificate in system:masters: cluster-admin through RBAC's bootstrap binding.
   printf '%s\n' "extendedKeyUsage=clientAuth" >client.ext
   openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=aurora-restore-test-admin" \
-    -keyout admin.key -out admin.csr 2>/dev/null
+    -keyout admin.key -out admin.csr
   openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile client.ext -out admin.crt 2>/dev/null
+    -extfile client.ext -out admin.crt
   # ServiceAccount token signing key pair.
-  openssl genrsa -out sa.key 2048 2>/dev/null
-  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-  )
-}
+  openssl genrsa -out sa.key 2048
+  openssl rsa -in sa.key -pubout -out sa.pub
+)
 
 kubeconfig() {
   local port="$1"
@@ -107,7 +108,13 @@ start() {
   done
   stop
   rm -rf "$DIR/etcd-data" "$DIR/pki"
-  certs
+  certs || true
+  for f in ca.crt serving.crt admin.crt sa.key sa.pub; do
+    if [ ! -s "$DIR/pki/$f" ]; then
+      echo "control-plane: openssl could not make $f; see $DIR/pki/openssl.log" >&2
+      exit 1
+    fi
+  done
   local etcd_client etcd_peer api_port
   etcd_client="$(free_port)"
   etcd_peer="$(free_port)"
