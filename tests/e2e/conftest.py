@@ -1,12 +1,15 @@
-"""End-to-end harness: the operator as its own process, against the Kubernetes API emulator
-(kmock, over HTTP), the AWS stand-in (moto server) and a throwaway PostgreSQL.
+"""End-to-end harness: the operator as its own process, against a real Kubernetes API server
+(etcd + kube-apiserver + kube-controller-manager built from Go modules, the session fixture
+`control_plane` of tests/conftest.py), the AWS stand-in (moto server) and a throwaway
+PostgreSQL.
 
-The scenarios speak to the Kubernetes API only through the official client, so they run
-unchanged against a real cluster: set AURORA_RESTORE_TEST_KUBECONFIG to a kubeconfig (a kind
-or test cluster with `kubectl apply -f crds/` done and a `databases` namespace), and the
-operator process started here watches that cluster instead of the emulator; AWS and
-PostgreSQL stay the local stand-ins. A test that needs the emulator itself (its request
-counters) is skipped then.
+The operator process authenticates with a ServiceAccount token bound to the RBAC of deploy/
+(never the admin's credentials), and a test fails on any 403 in its log. The scenarios speak
+to the Kubernetes API only through the official client; between two tests the `databases`
+namespace is emptied. With AURORA_RESTORE_TEST_KUBECONFIG set, that cluster is used instead
+of a local control plane. A test that needs the Kubernetes API emulator itself (kmock, for
+its request counters) asks for the `kube` fixture and runs against the emulator (skipped
+with AURORA_RESTORE_TEST_KUBECONFIG).
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from typing import Any
 
 import kubernetes
 import pytest
+import yaml
 
 from aurora_restore.sandbox.aws import AwsSandbox
 from aurora_restore.sandbox.kube import KubeSandbox
 from aurora_restore.sandbox.postgres import PostgresSandbox
+from control_plane_support import EXTERNAL_KUBECONFIG, ROOT, ControlPlane, forbidden_lines
 
-ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 SOURCE, TARGET = "us-east-1", "us-west-2"
 MASTER_PW = "e2e-master-S3ntinel"
@@ -79,12 +83,42 @@ def aws(aws_server: AwsSandbox) -> AwsSandbox:
     return aws_server
 
 
-REAL_CLUSTER = os.environ.get("AURORA_RESTORE_TEST_KUBECONFIG")
+NAMESPACE = "databases"
+
+
+@dataclass
+class RealCluster:
+    """The real API server of the session: `admin` for the tests, `operator` a token
+    kubeconfig of the ServiceAccount bound to deploy/'s RBAC."""
+
+    plane: ControlPlane
+    admin: Path
+    operator: Path
+
+
+@pytest.fixture(scope="session")
+def real_cluster(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> RealCluster:
+    control_plane.apply(
+        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
+    )
+    rendered = control_plane.kubectl("kustomize", str(ROOT / "deploy")).stdout
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    identity = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
+    return RealCluster(
+        control_plane, control_plane.kubeconfig, control_plane.bind_operator(docs, identity)
+    )
+
+
+def on_emulator(request: pytest.FixtureRequest) -> bool:
+    """A test that asks for `kube` (the emulator's own counters) runs against the emulator."""
+    return "kube" in request.fixturenames
 
 
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[KubeSandbox]:
-    if REAL_CLUSTER:
+    if EXTERNAL_KUBECONFIG:
         pytest.skip("needs the Kubernetes API emulator's own counters")
     with KubeSandbox(crds=sorted((ROOT / "crds").glob("*.yaml"))) as sandbox:
         yield sandbox
@@ -92,10 +126,21 @@ def kube(tmp_path: Path) -> Iterator[KubeSandbox]:
 
 @pytest.fixture
 def kubeconfig(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    if REAL_CLUSTER:
-        return Path(REAL_CLUSTER)
-    sandbox: KubeSandbox = request.getfixturevalue("kube")
-    return sandbox.write_kubeconfig(tmp_path / "kubeconfig")
+    """Cluster-admin credentials for the test itself (and kubectl)."""
+    if on_emulator(request):
+        sandbox: KubeSandbox = request.getfixturevalue("kube")
+        return sandbox.write_kubeconfig(tmp_path / "kubeconfig")
+    real: RealCluster = request.getfixturevalue("real_cluster")
+    return real.admin
+
+
+@pytest.fixture
+def operator_kubeconfig(request: pytest.FixtureRequest, kubeconfig: Path) -> Path:
+    """The operator's own identity: on the real server, deploy/'s ServiceAccount."""
+    if on_emulator(request):
+        return kubeconfig
+    real: RealCluster = request.getfixturevalue("real_cluster")
+    return real.operator
 
 
 @dataclass
@@ -148,12 +193,15 @@ class Operator:
 
 @pytest.fixture
 def operator_env(
-    aws: AwsSandbox, kubeconfig: Path, postgres: PostgresSandbox | None, tmp_path: Path
+    aws: AwsSandbox,
+    operator_kubeconfig: Path,
+    postgres: PostgresSandbox | None,
+    tmp_path: Path,
 ) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
-        "KUBECONFIG": str(kubeconfig),
+        "KUBECONFIG": str(operator_kubeconfig),
         "AWS_ENDPOINT_URL": aws.endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -173,13 +221,19 @@ def operator_env(
 
 
 @pytest.fixture
-def operator(operator_env: dict[str, str], tmp_path: Path) -> Iterator[Operator]:
+def operator(
+    request: pytest.FixtureRequest, operator_env: dict[str, str], tmp_path: Path
+) -> Iterator[Operator]:
     op = Operator(
         operator_env, tmp_path / "operator.log", int(operator_env["AURORA_RESTORE_METRICS_PORT"])
     )
     op.start()
     yield op
     op.stop()
+    if not on_emulator(request):
+        # The RBAC of deploy/ must cover every call the operator made.
+        denied = forbidden_lines(op.logs())
+        assert not denied, "the operator was refused (403):\n" + "\n".join(denied[:10])
 
 
 @dataclass
@@ -187,7 +241,7 @@ class Cluster:
     """The Kubernetes API as a user (or a test) sees it, through the official client."""
 
     api: kubernetes.client.ApiClient
-    namespace: str = "databases"
+    namespace: str = NAMESPACE
     created: list[str] = field(default_factory=list)
 
     @property
@@ -261,6 +315,18 @@ class Cluster:
         items = self.core.list_namespaced_event(self.namespace).items
         return [e for e in items if e.involved_object and e.involved_object.name == name]
 
+    def wait_events(self, name: str, *reasons: str, timeout: float = 10) -> list[str]:
+        """The reasons of the object's events, once all of `reasons` are among them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [e.reason for e in self.events(name)]
+            missing = [r for r in reasons if r not in seen]
+            if not missing:
+                return seen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"events {missing} of {name} not posted; seen {seen}")
+            time.sleep(0.2)
+
     def secret(self, name: str, data: dict[str, str]) -> None:
         self.core.create_namespaced_secret(
             self.namespace,
@@ -275,7 +341,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(kubeconfig: Path) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[Cluster]:
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(
         config_file=str(kubeconfig), client_configuration=configuration
@@ -283,12 +349,38 @@ def cluster(kubeconfig: Path) -> Iterator[Cluster]:
     with kubernetes.client.ApiClient(configuration) as api:
         cluster = Cluster(api)
         yield cluster
-        if REAL_CLUSTER:
+        if not on_emulator(request):
             # A real cluster outlives the test: leave nothing for the next one's operator.
-            for name in cluster.created:
-                if cluster.get(name) is not None:
-                    cluster.patch(name, {"metadata": {"finalizers": []}})
-                    cluster.delete(name)
+            empty_namespace(cluster)
+
+
+def empty_namespace(cluster: Cluster, timeout: float = 30) -> None:
+    """Delete every restore and schedule (finalizers dropped: the next test's AWS is new),
+    Secret, ConfigMap and Event the tests made in the namespace."""
+    ns, custom, core = cluster.namespace, cluster.custom, cluster.core
+    deadline = time.monotonic() + timeout
+    while True:
+        left = 0
+        for plural in (PLURAL, "aurorarestoreschedules"):
+            for item in custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural)["items"]:
+                left += 1
+                name = item["metadata"]["name"]
+                try:
+                    custom.patch_namespaced_custom_object(
+                        GROUP, VERSION, ns, plural, name, {"metadata": {"finalizers": None}}
+                    )
+                    custom.delete_namespaced_custom_object(GROUP, VERSION, ns, plural, name)
+                except kubernetes.client.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+        if not left:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{left} restores or schedules left in {ns}")
+        time.sleep(0.2)
+    core.delete_collection_namespaced_secret(ns)
+    core.delete_collection_namespaced_config_map(ns)
+    core.delete_collection_namespaced_event(ns)
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:

@@ -88,3 +88,13 @@ def test_a_schedule_due_every_minute_produces_a_run_that_completes(
     assert "Created" in reasons, reasons
     schedule = wait_schedule(cluster, "every-minute", lambda s: "nextScheduleTime" not in s, 30)
     assert condition(schedule, "Suspended")["status"] == "True"
+
+    # kube-controller-manager's garbage collector deletes the runs with their schedule (by
+    # the owner reference above); the operator's finalizer lets each go.
+    cluster.custom.delete_namespaced_custom_object(
+        GROUP, VERSION, cluster.namespace, SCHEDULES, "every-minute"
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and cluster.get(name) is not None:
+        time.sleep(0.2)
+    assert cluster.get(name) is None, "the schedule's run outlived the schedule"

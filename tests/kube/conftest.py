@@ -1,0 +1,18 @@
+"""Fixtures for the tests that need a real API server and nothing else: the control plane
+of tests/conftest.py with the `databases` namespace the examples use."""
+
+from __future__ import annotations
+
+import pytest
+
+from control_plane_support import ControlPlane
+
+NAMESPACE = "databases"
+
+
+@pytest.fixture(scope="session")
+def plane(control_plane: ControlPlane) -> ControlPlane:
+    control_plane.apply(
+        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
+    )
+    return control_plane
