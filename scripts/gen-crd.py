@@ -57,7 +57,7 @@ SOURCE_SNAPSHOT = (
 # is 69 characters, and the name inside is at most 255.
 SOURCE_SNAPSHOT_MAX = 69 + 255
 DATE = r"^(?:latest|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))$"
-DURATION = r"^(?:[0-9]{1,6}h)?(?:[0-9]{1,6}m)?(?:[0-9]{1,6}s)?$"
+DURATION = spec.DURATION.pattern  # one grammar, shared with the models and the settings
 # RE2 caps repetition counts at 1000, so the 2048 limit lives in maxLength instead.
 SECRETS_MANAGER_ID = r"^[A-Za-z0-9/_+=.@:-]+$"
 
@@ -225,7 +225,7 @@ def kms_key(description: str) -> Schema:
 
 
 def duration(description: str, default: str | None = None) -> Schema:
-    return string(description, pattern=DURATION, min_length=1, max_length=21, default=default)
+    return string(description, pattern=DURATION, min_length=1, max_length=64, default=default)
 
 
 def k8s_name(description: str) -> Schema:
