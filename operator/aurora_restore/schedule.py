@@ -432,6 +432,32 @@ def _active_condition(
     return _condition(previous, "Active", "False", "Idle", "No run is in progress", now, generation)
 
 
+def _kstatus_conditions(
+    previous: Mapping[str, Any],
+    active: str | None,
+    stalled: tuple[str, str] | None,
+    now: dt.datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """kstatus's two conditions (see pipeline/conditions.py): InProgress while a run is in
+    progress, Failed while the spec is invalid or the last run failed (``stalled`` is its
+    reason and message; a later successful run clears it), Current otherwise."""
+    if active:
+        reconciling = _condition(
+            previous, "Reconciling", "True", "RunInProgress", f"{active} is running", now,
+            generation,
+        )  # fmt: skip
+    else:
+        reconciling = _condition(
+            previous, "Reconciling", "False", "Idle", "No run is in progress", now, generation
+        )
+    if stalled:
+        stall = _condition(previous, "Stalled", "True", stalled[0], stalled[1], now, generation)
+    else:
+        stall = _condition(previous, "Stalled", "False", "NoError", "No error", now, generation)
+    return [reconciling, stall]
+
+
 def _clip(message: str) -> str:
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
@@ -575,6 +601,16 @@ def plan(schedule: ScheduleObject, children: Sequence[Child], now: dt.datetime) 
             generation,
         ),
         _active_condition(previous, active, now, generation),
+        *_kstatus_conditions(
+            previous,
+            active,
+            ("LastRunFailed", _clip(_failure_message(results)))
+            # A new run in progress is the schedule's answer to the failure: InProgress.
+            if results.last_result == Phase.Failed.value and not active
+            else None,
+            now,
+            generation,
+        ),
     ]
     status = AuroraRestoreScheduleStatus(
         observed_generation=generation,
@@ -643,6 +679,12 @@ def _invalid(
         active=active,
         last_result=results.last_result,
         message=message,
-        conditions=[ready, _active_condition(previous, active, now, schedule.generation)],
+        conditions=[
+            ready,
+            _active_condition(previous, active, now, schedule.generation),
+            *_kstatus_conditions(
+                previous, active, ("InvalidSpec", message), now, schedule.generation
+            ),
+        ],
     )
     return Plan(status=status.to_dict(), events=events, requeue_after=None)
