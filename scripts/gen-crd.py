@@ -773,6 +773,7 @@ def schedule_status() -> Schema:
             "lastResult": s("Phase the last finished run ended in: Completed or Failed."),
             "message": s("One human sentence about the schedule."),
             "conditions": conditions("Ready, Reconciling, Stalled (kstatus), Suspended, Active."),
+            "runNowToken": s("The dbrestore.io/run-now annotation value last answered."),
         },
     )
     return preserve_unknown(status)

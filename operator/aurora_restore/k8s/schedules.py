@@ -211,6 +211,7 @@ def _wake(uid: str | None) -> None:
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")  # dbrestore.io/run-now
 async def wake_on_spec_change(uid: str, **_: Any) -> None:
     _wake(uid)
 
