@@ -278,8 +278,11 @@ def test_kubectl_wait_for_condition_ready(
         "spec:\n  source: {region: us-east-1, snapshotIdentifier: prod-manual-1}\n"
         "  target: {region: us-east-1, clusterIdentifier: staging}\n"
     )
-    env = {"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin",
-           "HOME": str(operator.log_path.parent)}
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(operator.log_path.parent),
+    }
     subprocess.run(
         [str(kubectl), "apply", "-f", str(manifest)], env=env, check=True, capture_output=True
     )

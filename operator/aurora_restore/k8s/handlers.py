@@ -317,6 +317,18 @@ async def wake_on_change(uid: str, **_: Any) -> None:
         event.set()
 
 
+def _rerun_pending(body: Mapping[str, Any], **_: Any) -> bool:
+    asked = ((body.get("metadata") or {}).get("annotations") or {}).get(RERUN_ANNOTATION)
+    return bool(asked) and asked != (body.get("status") or {}).get("rerunToken")
+
+
+# kopf leaves the annotations of its own storage prefix (dbrestore.io/) out of the diff the
+# update handlers above see, so a new rerun token is caught on the raw watch event.
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_rerun_pending)
+async def wake_on_rerun(uid: str, **_: Any) -> None:
+    await wake_on_change(uid)
+
+
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 async def on_delete(
     body: kopf.Body, name: str, namespace: str, uid: str, retry: int, **_: Any
