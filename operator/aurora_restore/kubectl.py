@@ -237,7 +237,7 @@ def _table(out: Out, header: Sequence[str], rows: Sequence[Sequence[str]], paint
         for i, cell in enumerate(row[:-1]):
             padded = cell.ljust(widths[i])
             cells.append(out.state(cell) + padded[len(cell) :] if i == paint else padded)
-        out.line("  ".join([*cells, row[-1]]))
+        out.line("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _condition(obj: Mapping[str, Any], type_: str) -> str | None:
