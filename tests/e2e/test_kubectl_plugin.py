@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from aurora_restore.sandbox.aws import AwsSandbox
+from kstatus_rules import Current, InProgress, kstatus
 
 from .conftest import GROUP, ROOT, VERSION, Cluster, Operator, cross_region, free_port
 
@@ -25,6 +26,12 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 PLUGIN = BIN / "kubectl-aurorarestore"
 SCHEDULES = "aurorarestoreschedules"
+
+
+def get_schedule(cluster: Cluster, name: str) -> dict[str, Any]:
+    return cluster.custom.get_namespaced_custom_object(
+        GROUP, VERSION, cluster.namespace, SCHEDULES, name
+    )
 
 
 def run(
@@ -143,9 +150,18 @@ def test_run_now_suspend_resume_and_history_of_a_schedule(
     assert refused.stderr.splitlines() == [
         f"error: not started: {child} is still running (concurrencyPolicy Forbid)"
     ]
-    assert (cluster.get(child) or {})["status"]["phase"] not in ("Completed", "Failed")
+    running = cluster.get(child) or {}
+    assert running["status"]["phase"] not in ("Completed", "Failed")
+    # Flux and kpt see the run, and its schedule, in progress.
+    assert kstatus(running)[0] == InProgress
+    assert kstatus(get_schedule(cluster, "nightly"))[0] == InProgress
 
-    cluster.wait_phase(child, "Completed", "Failed", timeout=90)
+    done = cluster.wait_phase(child, "Completed", "Failed", timeout=90)
+    assert kstatus(done)[0] == Current
+    deadline = time.monotonic() + 30
+    while kstatus(get_schedule(cluster, "nightly"))[0] != Current and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert kstatus(get_schedule(cluster, "nightly"))[0] == Current
     history = run(kubeconfig, "history", "nightly", "-n", "databases")
     assert history.returncode == 0, history.stderr
     assert history.stdout.splitlines()[0].split()[:2] == ["RUN", "PHASE"]
