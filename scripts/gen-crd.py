@@ -57,7 +57,7 @@ SOURCE_SNAPSHOT = (
 # is 69 characters, and the name inside is at most 255.
 SOURCE_SNAPSHOT_MAX = 69 + 255
 DATE = r"^(?:latest|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))$"
-DURATION = r"^(?:[0-9]{1,6}h)?(?:[0-9]{1,6}m)?(?:[0-9]{1,6}s)?$"
+DURATION = spec.DURATION.pattern  # one grammar, shared with the models and the settings
 # RE2 caps repetition counts at 1000, so the 2048 limit lives in maxLength instead.
 SECRETS_MANAGER_ID = r"^[A-Za-z0-9/_+=.@:-]+$"
 
@@ -231,7 +231,7 @@ def kms_key(description: str) -> Schema:
 
 
 def duration(description: str, default: str | None = None) -> Schema:
-    return string(description, pattern=DURATION, min_length=1, max_length=21, default=default)
+    return string(description, pattern=DURATION, min_length=1, max_length=64, default=default)
 
 
 def k8s_name(description: str) -> Schema:
@@ -592,23 +592,34 @@ def i(description: str, **extra: Any) -> Schema:
     return {"type": "integer", "description": description, **extra}
 
 
+def t(description: str) -> Schema:
+    # Every time the operator writes is RFC 3339 in UTC (``...Z``), as metav1.Time.
+    return {"type": "string", "format": "date-time", "description": description}
+
+
 def conditions(description: str) -> Schema:
-    return {
+    """A list of metav1.Condition, as a list-map keyed by type (what ``kubectl wait``,
+    kstatus and server-side apply expect); the key and the fields metav1.Condition requires
+    are required, so the schema stays structural and a list-map."""
+    schema = {
         "type": "array",
         "description": description,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
         "items": obj(
-            "A condition in the Kubernetes convention.",
+            "A condition in the Kubernetes convention (metav1.Condition).",
             {
                 "type": s("Condition type."),
                 "status": enum("True, False or Unknown.", ["True", "False", "Unknown"]),
                 "reason": s("One CamelCase word."),
                 "message": s("One human sentence."),
-                "lastTransitionTime": s("When status last changed (RFC 3339)."),
+                "lastTransitionTime": t("When status last changed (RFC 3339)."),
                 "observedGeneration": i("Generation the condition was set for.", format="int64"),
             },
-            required=["type", "status"],
+            required=["type", "status", "reason", "message", "lastTransitionTime"],
         ),
     }
+    return schema
 
 
 def preserve_unknown(schema: Schema) -> Schema:
@@ -626,8 +637,8 @@ def preserve_unknown(schema: Schema) -> Schema:
 
 def restore_status() -> Schema:
     times = {
-        "startedAt": s("When the step started (RFC 3339)."),
-        "finishedAt": s("When the step ended (RFC 3339)."),
+        "startedAt": t("When the step started (RFC 3339)."),
+        "finishedAt": t("When the step ended (RFC 3339)."),
     }
     status = obj(
         "Written by the operator: where the restore is and what it has done.",
@@ -635,8 +646,8 @@ def restore_status() -> Schema:
             "phase": enum("Where the run is.", values(spec.Phase)),
             "operationId": s("Id of the current run (op-...), in every AWS name and record."),
             "observedGeneration": i("The spec generation this status is about.", format="int64"),
-            "startedAt": s("When the run started (RFC 3339)."),
-            "completedAt": s("When the run ended (RFC 3339)."),
+            "startedAt": t("When the run started (RFC 3339)."),
+            "completedAt": t("When the run ended (RFC 3339)."),
             "message": s("One human sentence about the current state."),
             "snapshotDate": s(
                 "The UTC date whose snapshot this run wants, fixed when the run starts."
@@ -662,7 +673,7 @@ def restore_status() -> Schema:
                     "engine": s("Engine."),
                     "engineVersion": s("Engine version."),
                     "clusterIdentifier": s("Cluster it was taken from."),
-                    "createdAt": s("When it was taken (RFC 3339)."),
+                    "createdAt": t("When it was taken (RFC 3339)."),
                 },
             ),
             "copy": obj(
@@ -689,7 +700,7 @@ def restore_status() -> Schema:
                         "description": "Its instances.",
                         "items": s("Instance identifier."),
                     },
-                    "deletionStartedAt": s("When its deletion started (RFC 3339)."),
+                    "deletionStartedAt": t("When its deletion started (RFC 3339)."),
                 },
             ),
             "cluster": obj(
@@ -742,7 +753,10 @@ def restore_status() -> Schema:
                 "run waits for it to end.",
                 "x-kubernetes-preserve-unknown-fields": True,
             },
-            "conditions": conditions("Ready, Progressing and Failed."),
+            "conditions": conditions(
+                "Ready, Reconciling and Stalled (kstatus); Progressing mirrors Reconciling and "
+                "Failed mirrors Stalled, for kubectl wait."
+            ),
             "history": {
                 "type": "array",
                 "description": "The last runs, newest first.",
@@ -751,8 +765,8 @@ def restore_status() -> Schema:
                     {
                         "operationId": s("Its operation id."),
                         "phase": enum("How it ended.", values(spec.Phase)),
-                        "startedAt": s("When it started (RFC 3339)."),
-                        "completedAt": s("When it ended (RFC 3339)."),
+                        "startedAt": t("When it started (RFC 3339)."),
+                        "completedAt": t("When it ended (RFC 3339)."),
                         "message": s("Its last message."),
                         "snapshot": s("The snapshot it restored."),
                     },
@@ -769,13 +783,14 @@ def schedule_status() -> Schema:
         "Written by the operator: the schedule's runs.",
         {
             "observedGeneration": i("The spec generation this status is about.", format="int64"),
-            "lastScheduleTime": s("When the last run was created (RFC 3339)."),
-            "lastSuccessfulTime": s("When the last run that completed was created (RFC 3339)."),
-            "nextScheduleTime": s("When the next run is due (RFC 3339)."),
+            "lastScheduleTime": t("When the last run was created (RFC 3339)."),
+            "lastSuccessfulTime": t("When the last run that completed was created (RFC 3339)."),
+            "nextScheduleTime": t("When the next run is due (RFC 3339)."),
             "active": s("Name of the AuroraRestore currently running, if any."),
             "lastResult": s("Phase the last finished run ended in: Completed or Failed."),
             "message": s("One human sentence about the schedule."),
-            "conditions": conditions("Conditions of the schedule."),
+            "conditions": conditions("Ready, Reconciling, Stalled (kstatus), Suspended, Active."),
+            "runNowToken": s("The dbrestore.io/run-now annotation value last answered."),
         },
     )
     return preserve_unknown(status)
@@ -848,6 +863,10 @@ def column(name: str, path: str, type_: str = "string", priority: int = 0, **ext
     return out
 
 
+# The column kubectl users and dashboards know from cert-manager, Flux and CNPG.
+READY_COLUMN = column("Ready", '.status.conditions[?(@.type=="Ready")].status')
+
+
 def aurora_restore_crd() -> Schema:
     return crd(
         "AuroraRestore",
@@ -857,6 +876,7 @@ def aurora_restore_crd() -> Schema:
         restore_status(),
         [
             column("Phase", ".status.phase"),
+            READY_COLUMN,
             column("Snapshot", ".status.snapshot.identifier"),
             column("Target", ".spec.target.clusterIdentifier"),
             column("Region", ".spec.target.region"),
@@ -927,6 +947,7 @@ def aurora_restore_schedule_crd() -> Schema:
             column("Suspend", ".spec.suspend", "boolean"),
             column("Last Run", ".status.lastScheduleTime", "date"),
             column("Last Result", ".status.lastResult"),
+            READY_COLUMN,
             # A string, not a date: kubectl prints future dates as <invalid>.
             column("Next Run", ".status.nextScheduleTime"),
             column("Age", ".metadata.creationTimestamp", "date"),

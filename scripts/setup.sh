@@ -26,6 +26,18 @@ if ! have_pg; then
   fi
 fi
 
+# promtool (Debian's prometheus package) lints the operator's real /metrics output.
+if [ "$want_tools" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing promtool (apt: prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "note: promtool not found; install it with: sudo apt-get install prometheus" >&2
+  fi
+fi
+
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"

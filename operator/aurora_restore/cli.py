@@ -4,6 +4,8 @@ aurora-restore run -f restore.yaml [--output json]   one restore, in this proces
 aurora-restore operator [--namespace NS ...]          the Kubernetes operator
 aurora-restore demo                                   a whole restore on local stand-ins
 aurora-restore sandbox                                the stand-ins, for your own tries
+aurora-restore status|history|rerun NAME              everyday commands (kubectl.py), also
+aurora-restore run-now|suspend|resume SCHEDULE        as ``kubectl aurorarestore ...``
 """
 
 from __future__ import annotations
@@ -212,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--namespace", action="append", help="watch this namespace (repeatable)")
     group.add_argument("--all-namespaces", action="store_true", help="watch every namespace")
     op.set_defaults(func=cmd_operator)
+
+    from . import kubectl
+
+    kubectl.add_commands(sub)
 
     try:
         from .sandbox import cli as sandbox_cli

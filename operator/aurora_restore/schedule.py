@@ -47,6 +47,10 @@ CHILD_PLURAL = "aurorarestores"
 # owning schedule through it (a test keeps the two equal; this module cannot import kopf).
 SCHEDULE_LABEL = "dbrestore.io/schedule"
 SCHEDULED_AT_ANNOTATION = "dbrestore.io/scheduled-at"
+# ``dbrestore.io/run-now: <any new value>`` on a schedule starts a run now, under the
+# concurrency policy (also while suspended: it is an explicit request). The value answered
+# is kept in ``status.runNowToken`` and on the run it created, so it is answered once.
+RUN_NOW_ANNOTATION = "dbrestore.io/run-now"
 # Object names are DNS subdomains, but the schedule label's value (and many tools) allow
 # only 63 characters.
 MAX_NAME_LENGTH = 63
@@ -140,6 +144,7 @@ class ScheduleObject:
     status: Mapping[str, Any] = field(default_factory=dict)
     generation: int | None = None
     created: dt.datetime | None = None
+    run_now: str | None = None  # the dbrestore.io/run-now annotation
 
     @classmethod
     def from_body(
@@ -155,6 +160,7 @@ class ScheduleObject:
             status=dict(status if status is not None else body.get("status") or {}),
             generation=meta.get("generation"),
             created=parse_time(meta.get("creationTimestamp")),
+            run_now=(meta.get("annotations") or {}).get(RUN_NOW_ANNOTATION) or None,
         )
 
 
@@ -168,6 +174,7 @@ class Child:
     scheduled_at: dt.datetime | None = None
     deleting: bool = False
     message: str | None = None
+    run_now: str | None = None  # the run-now request it answered, if any
 
     @property
     def finished(self) -> bool:
@@ -190,6 +197,7 @@ class Child:
             scheduled_at=parse_time(annotations.get(SCHEDULED_AT_ANNOTATION)),
             deleting=bool(meta.get("deletionTimestamp")),
             message=status.get("message"),
+            run_now=annotations.get(RUN_NOW_ANNOTATION) or None,
         )
 
 
@@ -301,7 +309,11 @@ def child_body(
     name: str,
     scheduled: dt.datetime,
     spec: dict[str, Any],
+    run_now: str | None = None,
 ) -> dict[str, Any]:
+    annotations = {SCHEDULED_AT_ANNOTATION: format_time(scheduled)}
+    if run_now:
+        annotations[RUN_NOW_ANNOTATION] = run_now
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": CHILD_KIND,
@@ -309,7 +321,7 @@ def child_body(
             "name": name,
             "namespace": schedule.namespace,
             "labels": {SCHEDULE_LABEL: schedule.name},
-            "annotations": {SCHEDULED_AT_ANNOTATION: format_time(scheduled)},
+            "annotations": annotations,
             "ownerReferences": [
                 {
                     "apiVersion": f"{GROUP}/{VERSION}",
@@ -432,6 +444,32 @@ def _active_condition(
     return _condition(previous, "Active", "False", "Idle", "No run is in progress", now, generation)
 
 
+def _kstatus_conditions(
+    previous: Mapping[str, Any],
+    active: str | None,
+    stalled: tuple[str, str] | None,
+    now: dt.datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """kstatus's two conditions (see pipeline/conditions.py): InProgress while a run is in
+    progress, Failed while the spec is invalid or the last run failed (``stalled`` is its
+    reason and message; a later successful run clears it), Current otherwise."""
+    if active:
+        reconciling = _condition(
+            previous, "Reconciling", "True", "RunInProgress", f"{active} is running", now,
+            generation,
+        )  # fmt: skip
+    else:
+        reconciling = _condition(
+            previous, "Reconciling", "False", "Idle", "No run is in progress", now, generation
+        )
+    if stalled:
+        stall = _condition(previous, "Stalled", "True", stalled[0], stalled[1], now, generation)
+    else:
+        stall = _condition(previous, "Stalled", "False", "NoError", "No error", now, generation)
+    return [reconciling, stall]
+
+
 def _clip(message: str) -> str:
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
@@ -473,6 +511,39 @@ def plan(schedule: ScheduleObject, children: Sequence[Child], now: dt.datetime) 
     waiting: str | None = None  # why a due run has not started; also the status message
     active = live[-1].name if live else None
 
+    # A run-now request not answered yet (neither in the status nor by a run of ours, in
+    # case the status write after creating it was lost). A cron run due now goes first,
+    # unless the schedule is suspended (then only the request starts a run).
+    answered = previous.get("runNowToken")
+    manual = schedule.run_now
+    if manual and (manual == answered or any(c.run_now == manual for c in children)):
+        answered, manual = manual, None
+
+    if manual and (due is None or parsed.suspend):
+        started = now.replace(microsecond=0)
+        asked = f"the run asked for with {RUN_NOW_ANNOTATION}"
+        if running and parsed.concurrency_policy is ConcurrencyPolicy.Forbid:
+            # Answered by the refusal: the request does not linger until the run ends.
+            names = ", ".join(c.name for c in running)
+            waiting = f"Did not start {asked}: {names} is still running (concurrencyPolicy Forbid)"
+            events.append(Event("Warning", "Skipped", waiting))
+            answered = manual
+        elif running:
+            waiting = _replace(running, live, asked, deletions)
+            active, requeue = None, REPLACE_POLL_SECONDS
+        else:
+            name = child_name(schedule.name, started, tz)
+            spec = child_spec(schedule.spec["template"], parsed, started, tz)
+            create = CreateChild(
+                name,
+                started,
+                child_body(schedule, name, started, spec, run_now=manual),
+                Event(
+                    "Normal", "Created", f"Created {name} now, as asked with {RUN_NOW_ANNOTATION}"
+                ),
+            )
+            active, last_schedule, answered = name, started, manual
+
     if due is not None:
         when = _local(due, tz)
         late = now - due
@@ -495,24 +566,8 @@ def plan(schedule: ScheduleObject, children: Sequence[Child], now: dt.datetime) 
             )
             event = Event("Warning", "Skipped", waiting)
         elif running:
-            # Replace: stop the running runs, and start the new one only once they are
-            # gone, so that the old run's cleanup never races the new restore.
-            names = ", ".join(c.name for c in running)
-            waiting = f"Stopping {names} to start the run due at {when} (concurrencyPolicy Replace)"
+            waiting = _replace(running, live, f"the run due at {when}", deletions)
             event = None
-            for run in live:
-                deletions.append(
-                    DeleteChild(
-                        run.name,
-                        "Replaced",
-                        Event(
-                            "Normal",
-                            "Replaced",
-                            f"Deleted {run.name}, still running, to start the run due at "
-                            f"{when} (concurrencyPolicy Replace)",
-                        ),
-                    )
-                )
             active = None
             requeue = REPLACE_POLL_SECONDS
         else:
@@ -575,6 +630,16 @@ def plan(schedule: ScheduleObject, children: Sequence[Child], now: dt.datetime) 
             generation,
         ),
         _active_condition(previous, active, now, generation),
+        *_kstatus_conditions(
+            previous,
+            active,
+            ("LastRunFailed", _clip(_failure_message(results)))
+            # A new run in progress is the schedule's answer to the failure: InProgress.
+            if results.last_result == Phase.Failed.value and not active
+            else None,
+            now,
+            generation,
+        ),
     ]
     status = AuroraRestoreScheduleStatus(
         observed_generation=generation,
@@ -587,6 +652,7 @@ def plan(schedule: ScheduleObject, children: Sequence[Child], now: dt.datetime) 
         last_result=results.last_result,
         message=_clip(message),
         conditions=conditions,
+        run_now_token=answered,
     )
     return Plan(
         status=status.to_dict(),
@@ -595,6 +661,28 @@ def plan(schedule: ScheduleObject, children: Sequence[Child], now: dt.datetime) 
         events=events,
         requeue_after=requeue,
     )
+
+
+def _replace(
+    running: Sequence[Child], live: Sequence[Child], what: str, deletions: list[DeleteChild]
+) -> str:
+    """concurrencyPolicy Replace: stop the running runs, and start the new one only once
+    they are gone, so that the old run's cleanup never races the new restore."""
+    names = ", ".join(c.name for c in running)
+    for run in live:
+        deletions.append(
+            DeleteChild(
+                run.name,
+                "Replaced",
+                Event(
+                    "Normal",
+                    "Replaced",
+                    f"Deleted {run.name}, still running, to start {what} (concurrencyPolicy "
+                    "Replace)",
+                ),
+            )
+        )
+    return f"Stopping {names} to start {what} (concurrencyPolicy Replace)"
 
 
 def _late(delta: dt.timedelta) -> str:
@@ -643,6 +731,13 @@ def _invalid(
         active=active,
         last_result=results.last_result,
         message=message,
-        conditions=[ready, _active_condition(previous, active, now, schedule.generation)],
+        run_now_token=previous.get("runNowToken"),
+        conditions=[
+            ready,
+            _active_condition(previous, active, now, schedule.generation),
+            *_kstatus_conditions(
+                previous, active, ("InvalidSpec", message), now, schedule.generation
+            ),
+        ],
     )
     return Plan(status=status.to_dict(), events=events, requeue_after=None)

@@ -103,6 +103,7 @@ class AuroraRestoreScheduleStatus(StatusModel):
     last_result: str | None = None  # Completed or Failed
     message: str | None = None
     conditions: list[Condition] = []
+    run_now_token: str | None = None  # the dbrestore.io/run-now value last answered
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -25,20 +25,25 @@ PREFIX = "AURORA_RESTORE_"
 
 def _seconds(value: str) -> str:
     if parse_duration(value).total_seconds() <= 0:
-        raise ValueError(f"must be a positive duration such as 30s or 2m (got {value!r})")
+        raise ValueError(f"must be a positive duration such as 30s, 2m or 500ms (got {value!r})")
     return value
 
 
 def _fine_seconds(value: object) -> object:
-    """Sub-second settings: ``0.5``, ``500ms`` or ``2s``."""
+    """Sub-second settings: a duration (``500ms``, ``2s``, ``1m``) or plain seconds (``0.5``)."""
     if isinstance(value, str):
         text = value.strip()
         try:
-            if text.endswith("ms"):
-                return float(text[:-2]) / 1000
-            return float(text[:-1] if text.endswith("s") else text)
+            return float(text)
         except ValueError:
-            raise ValueError(f"must be seconds such as 0.5, 500ms or 2s (got {value!r})") from None
+            pass
+        try:
+            return parse_duration(text).total_seconds()
+        except ValueError:
+            raise ValueError(
+                f"must be a duration such as 500ms, 2s or 1m, or seconds such as 0.5 "
+                f"(got {value!r})"
+            ) from None
     return value
 
 

@@ -1,7 +1,8 @@
 """The AuroraRestore resource contract: spec and status models, defaults and validation.
 
-This module is the functional core's vocabulary. It imports pydantic only, so that the
-CRD schema tests, the pipeline and the CLI can share it without AWS or Kubernetes.
+This module is the functional core's vocabulary. It imports pydantic (and durationpy for
+durations) only, so that the CRD schema tests, the pipeline and the CLI can share it
+without AWS or Kubernetes.
 
 The rules mirror AWS's own naming rules (and the seed pipeline's ``validate_*``
 helpers), so that a bad spec is rejected before anything reaches AWS.
@@ -14,6 +15,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import durationpy
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -66,9 +68,11 @@ SG_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]{1,32}(\.[a-z0-9]{1,32})?$")
 ENGINE_VERSION = re.compile(r"^\d{1,4}(\.\d{1,4}){0,2}$", _A)
 SUBNET_GROUP = re.compile(r"^[A-Za-z0-9 ._-]{1,255}$")
-# At most 6 digits per unit: larger numbers overflow ``timedelta`` (an OverflowError, not a
-# validation error) and no restore needs more than 999999 hours.
-DURATION = re.compile(r"^(?:(?P<h>\d{1,6})h)?(?:(?P<m>\d{1,6})m)?(?:(?P<s>\d{1,6})s)?$", _A)
+# Go's duration grammar (``time.ParseDuration``, the one Kubernetes users know: ``1h30m``,
+# ``500ms``, ``2s``, ``1.5h``), without a sign: units h, m, s, ms, us, ns in any order, or a
+# bare ``0``. The same pattern is the CRD's, and settings use it too. Bounded digits keep
+# every value inside ``timedelta``.
+DURATION = re.compile(r"^(?:0|(?:[0-9]{1,9}(?:\.[0-9]{1,9})?(?:h|ms|m|s|us|ns))+)$", _A)
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 K8S_KEY = re.compile(r"^[-._A-Za-z0-9]{1,253}$")
 PG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
@@ -139,13 +143,16 @@ def _pattern(regex: re.Pattern[str], allowed: str) -> AfterValidator:
 
 
 def parse_duration(value: str) -> dt.timedelta:
-    """Durations in the resource are written like ``90m``, ``2h`` or ``1h30m``."""
-    match = DURATION.fullmatch(value)
-    if not value or not match:
-        raise ValueError(f"must be a duration such as 90m, 2h or 1h30m (got {value!r})")
-    return dt.timedelta(
-        hours=int(match["h"] or 0), minutes=int(match["m"] or 0), seconds=int(match["s"] or 0)
-    )
+    """The one duration parser of the operator, for the resources and the settings alike:
+    the grammar is ``DURATION``; durationpy (Go's semantics) computes the value."""
+    if not isinstance(value, str) or len(value) > 64 or not DURATION.fullmatch(value):
+        raise ValueError(
+            f"must be a duration such as 90m, 2h, 1h30m or 500ms (got {str(value)[:80]!r})"
+        )
+    try:
+        return durationpy.from_str(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"is too long a duration (got {value!r})") from None
 
 
 def _duration(value: str) -> str:

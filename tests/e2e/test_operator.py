@@ -106,7 +106,10 @@ def test_restore_completes_with_every_phase_in_order(
         .read()
         .decode()
     )
-    assert 'aurora_restore_restores_total{result="Completed"} 1.0' in metrics
+    assert (
+        'aurora_restore_restores_total{error_type="",namespace="databases",result="Completed",'
+        'schedule=""} 1.0' in metrics
+    )
     assert 'aurora_restore_aws_calls_total{operation="CopyDBClusterSnapshot"' in metrics
     health = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/healthz", timeout=5)
     assert health.status == 200

@@ -35,6 +35,8 @@ def test_same_region_restore_by_snapshot_name(world: World) -> None:
     assert [i["status"] for i in status["cluster"]["instances"]] == ["available", "available"]
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
         "Progressing": "False",
         "Failed": "False",
     }

@@ -42,3 +42,29 @@ def test_a_bad_setting_names_the_variable() -> None:
         load({"AURORA_RESTORE_POLL_INTERVAL": "soon"})
     with pytest.raises(SettingsError, match="AURORA_RESTORE_SNS_TOPIC_ARN"):
         load({"AURORA_RESTORE_SNS_TOPIC_ARN": "my-topic"})
+
+
+@pytest.mark.parametrize(
+    ("env", "attribute", "seconds"),
+    [
+        ({"AURORA_RESTORE_POLL_INTERVAL": "500ms"}, "poll_seconds", 0.5),
+        ({"AURORA_RESTORE_POLL_INTERVAL": "1m30s"}, "poll_seconds", 90.0),
+        ({"AURORA_RESTORE_POLL_FLOOR": "1.5s"}, "poll_floor_seconds", 1.5),
+        ({"AURORA_RESTORE_AWS_BATCH_WINDOW": "1m"}, "aws_batch_window", 60.0),
+        ({"AURORA_RESTORE_AWS_BATCH_WINDOW": "20ms"}, "aws_batch_window", 0.02),
+        ({"AURORA_RESTORE_AWS_BATCH_WINDOW": "0.5"}, "aws_batch_window", 0.5),
+        ({"AURORA_RESTORE_AWS_CACHE_TTL": "250ms"}, "aws_cache_ttl", 0.25),
+    ],
+)
+def test_durations_share_the_spec_grammar(env: dict, attribute: str, seconds: float) -> None:
+    assert getattr(load(env), attribute) == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("POLL_INTERVAL", "0s"), ("POLL_INTERVAL", "1d"), ("AWS_BATCH_WINDOW", "soon"),
+     ("AWS_BATCH_WINDOW", "-1s"), ("POLL_FLOOR", "2 s")],
+)  # fmt: skip
+def test_bad_durations_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"AURORA_RESTORE_{name}"):
+        load({f"AURORA_RESTORE_{name}": value})

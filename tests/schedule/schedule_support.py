@@ -52,6 +52,7 @@ class World:
     plans: list[core.Plan] = field(default_factory=list)
     # Runs with a finalizer stay (with a deletionTimestamp) until ``finalize``.
     finalizers: bool = False
+    run_now: str | None = None  # the dbrestore.io/run-now annotation
 
     def schedule(self) -> core.ScheduleObject:
         return core.ScheduleObject(
@@ -62,6 +63,7 @@ class World:
             status=self.status,
             generation=1,
             created=self.created,
+            run_now=self.run_now,
         )
 
     def look(self) -> core.Plan:

@@ -12,6 +12,7 @@ from schedule_support import UID, Clock, template, utc
 from aurora_restore import schedule as core
 from aurora_restore.k8s import handlers
 from aurora_restore.schedule_spec import AuroraRestoreScheduleStatus
+from kstatus_rules import Current, Failed, InProgress, kstatus
 
 
 def reasons(events: list[core.Event]) -> list[str]:
@@ -457,8 +458,57 @@ def test_status_fields_are_the_declared_ones(world, clock: Clock) -> None:
     assert w.status["message"] == "The last run nightly-202611200330 failed: Snapshot not found"
     assert "lastSuccessfulTime" not in w.status
     assert w.status["observedGeneration"] == 1
-    assert {c["type"] for c in w.status["conditions"]} == {"Ready", "Suspended", "Active"}
+    assert {c["type"] for c in w.status["conditions"]} == {
+        "Ready", "Suspended", "Active", "Reconciling", "Stalled"
+    }  # fmt: skip
     assert condition(w.status, "Ready")["status"] == "True"
+
+
+def _kstatus(w) -> str:
+    return kstatus(
+        {"kind": "AuroraRestoreSchedule", "metadata": {"generation": 1}, "status": w.status}
+    )[0]
+
+
+def test_kstatus_follows_the_runs(world, clock: Clock) -> None:
+    w = world()
+    clock.at("2026-11-20T01:00:00")
+    w.look()
+    assert _kstatus(w) == Current  # waiting for its first run
+    clock.at("2026-11-20T03:30:00")
+    w.look()
+    assert _kstatus(w) == InProgress  # a run is in progress
+    assert condition(w.status, "Reconciling")["reason"] == "RunInProgress"
+    w.finish("nightly-202611200330", "Completed")
+    clock.advance(minutes=1)
+    w.look()
+    assert _kstatus(w) == Current
+    clock.at("2026-11-21T03:30:00")
+    w.look()
+    w.finish("nightly-202611210330", "Failed", "Snapshot not found")
+    clock.advance(minutes=1)
+    w.look()
+    # Failed until a later run succeeds, like Argo CD's Degraded for the same schedule.
+    assert _kstatus(w) == Failed
+    stalled = condition(w.status, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "LastRunFailed")
+    assert "Snapshot not found" in stalled["message"]
+    clock.at("2026-11-22T03:30:00")
+    w.look()
+    assert _kstatus(w) == InProgress  # the next run is the answer to the failure
+    w.finish("nightly-202611220330", "Completed")
+    clock.advance(minutes=1)
+    w.look()
+    assert _kstatus(w) == Current
+    assert condition(w.status, "Stalled")["status"] == "False"
+
+
+def test_kstatus_of_an_invalid_schedule_is_failed(world, clock: Clock) -> None:
+    w = world(schedule="every night at 3")
+    clock.at("2026-11-20T03:30:00")
+    w.look()
+    assert _kstatus(w) == Failed
+    assert condition(w.status, "Stalled")["reason"] == "InvalidSpec"
 
 
 def test_condition_transition_times_move_only_with_their_status(world, clock: Clock) -> None:

@@ -408,7 +408,13 @@ def test_date_agrees(value: str) -> None:
 
 
 @FAST
-@given(noisy(r"([0-9]{1,7}h)?([0-9]{1,7}m)?([0-9]{1,7}s)?", alphabet="0129hms d.", max_size=12))
+@given(
+    noisy(
+        r"([0-9]{1,10}(\.[0-9]{1,3})?(h|m|s|ms|us|ns)){1,3}|0",
+        alphabet="0129hmsun d.-",
+        max_size=14,
+    )
+)
 def test_duration_agrees(value: str) -> None:
     assert model_accepts(spec.Duration, value) == field_accepts("spec.source.waitTimeout", value)
 

@@ -93,9 +93,13 @@ def _columns(name: str) -> list[tuple[Any, ...]]:
     ]
 
 
+READY = '.status.conditions[?(@.type=="Ready")].status'
+
+
 def test_printer_columns() -> None:
     assert _columns(RESTORE_CRD) == [
         ("Phase", ".status.phase", "string", 0),
+        ("Ready", READY, "string", 0),
         ("Snapshot", ".status.snapshot.identifier", "string", 0),
         ("Target", ".spec.target.clusterIdentifier", "string", 0),
         ("Region", ".spec.target.region", "string", 0),
@@ -108,6 +112,7 @@ def test_printer_columns() -> None:
         ("Suspend", ".spec.suspend", "boolean", 0),
         ("Last Run", ".status.lastScheduleTime", "date", 0),
         ("Last Result", ".status.lastResult", "string", 0),
+        ("Ready", READY, "string", 0),
         ("Next Run", ".status.nextScheduleTime", "string", 0),
         ("Age", ".metadata.creationTimestamp", "date", 0),
     ]
@@ -119,7 +124,32 @@ def test_printer_column_paths_exist(name: str) -> None:
         assert type_ in PRINTER_TYPES
         if path.startswith(".metadata."):
             continue
-        at(root_schema(name), path.lstrip("."))
+        # A JSONPath filter such as [?(@.type=="Ready")] steps into the list's items.
+        at(root_schema(name), re.sub(r"\[\?\(@\.\w+==\"\w+\"\)\]", ".[]", path).lstrip("."))
+
+
+@pytest.mark.parametrize("name", CRDS)
+def test_conditions_are_a_list_map_of_metav1_conditions(name: str) -> None:
+    conditions = at(root_schema(name), "status.conditions")
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    item = conditions["items"]
+    # A list-map key must be required (or defaulted) for the API server to accept the CRD;
+    # the rest are metav1.Condition's required fields.
+    assert set(item["required"]) == {"type", "status", "reason", "message", "lastTransitionTime"}
+    assert item["properties"]["observedGeneration"]["format"] == "int64"
+
+
+@pytest.mark.parametrize("name", CRDS)
+def test_every_time_field_is_a_date_time(name: str) -> None:
+    times = [
+        (path, node)
+        for path, node in walk(root_schema(name)["properties"]["status"], ".status")
+        if re.search(r"(At|Time)$", path)
+    ]
+    assert len(times) >= 4
+    for path, node in times:
+        assert (node["type"], node.get("format")) == ("string", "date-time"), path
 
 
 @pytest.mark.parametrize("name", CRDS)

@@ -31,7 +31,7 @@ def test_every_field_is_documented(name: str) -> None:
 def test_phases_steps_errors_and_conditions_are_documented() -> None:
     names = [p.value for p in spec.Phase] + list(spec.STEP_NAMES)
     names += [e.value for e in spec.ErrorType] + [s.value for s in spec.StepState]
-    names += ["Ready", "Progressing", "Failed"]
+    names += ["Ready", "Reconciling", "Stalled", "Progressing", "Failed"]
     assert not [n for n in names if f"`{n}`" not in DOC]
 
 

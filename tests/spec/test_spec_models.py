@@ -306,22 +306,34 @@ def test_date_only_with_cluster_identifier() -> None:
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [("90m", 5400), ("2h", 7200), ("1h30m", 5400), ("45s", 45), ("1h2m3s", 3723), ("0s", 0),
-     ("999999h", 999999 * 3600)],
+     ("0", 0), ("500ms", 0.5), ("1.5h", 5400), ("30m1h", 5400), ("1m30s500ms", 90.5),
+     ("2500us", 0.0025), ("999999h", 999999 * 3600)],
 )  # fmt: skip
-def test_duration_valid(value: str, seconds: int) -> None:
+def test_duration_valid(value: str, seconds: float) -> None:
+    # Go's time.ParseDuration gives the same values (units in any order, decimals).
     assert spec.parse_duration(value).total_seconds() == seconds
     assert validate_spec(with_source(clusterIdentifier="prod", waitTimeout=value))
 
 
 @pytest.mark.parametrize(
     "value",
-    ["", "2", "2 hours", "2H", "1.5h", "30m1h", "-1h", "1d", "h", "2h\n", "٢h", "1234567h"],
-)
+    ["", "2", "2 hours", "2H", "-1h", "+1h", "1d", "1w", "1y", "h", "2h\n", "٢h", ".5s", "1.h",
+     "1234567890h", "1µs"],
+)  # fmt: skip
 def test_duration_invalid(value: str) -> None:
-    with pytest.raises(ValueError, match="must be a duration such as 90m, 2h or 1h30m"):
+    with pytest.raises(ValueError, match="must be a duration such as 90m, 2h, 1h30m or 500ms"):
         spec.parse_duration(value)
     message = one_problem(base_spec(timeouts={"total": value}))
     assert message.startswith("spec.timeouts.total: must be a duration")
+
+
+def test_longest_duration_fits() -> None:
+    # The CRD's maxLength and the digit bounds keep every accepted value inside timedelta.
+    longest = "999999999h" * 6 + "9ms"
+    assert len(longest) <= 64
+    assert spec.parse_duration(longest).days > 0
+    with pytest.raises(ValueError, match="must be a duration"):
+        spec.parse_duration(longest + "9s")
 
 
 # --- choices --------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import os
 import random
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from .. import GROUP, VERSION
+from .. import COMPONENT, GROUP, VERSION
 from ..aws import batching
 from ..driver import Driver, Resource
 from ..settings import Settings
@@ -89,6 +91,10 @@ def resource_of(body: Mapping[str, Any], status: Mapping[str, Any] | None) -> Re
     )
 
 
+def schedule_of(body: Mapping[str, Any]) -> str | None:
+    return (body.get("metadata", {}).get("labels") or {}).get(SCHEDULE_LABEL) or None
+
+
 def owner_reference(body: Mapping[str, Any]) -> dict[str, str]:
     meta = body["metadata"]
     return {
@@ -134,6 +140,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     # Our own events say what happened; kopf's per-handler log events would only add noise.
     settings.posting.level = logging.WARNING
+    configure_posting(settings)
     settings.watching.server_timeout = 300
     if rt.settings.metrics_port and rt.metrics_runner is None:
         rt.metrics_runner = await metrics.serve(
@@ -147,6 +154,20 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(rt.settings.workers, "aurora-restore")
     )
+
+
+def reporting_instance(env: Mapping[str, str] = os.environ) -> str:
+    """The pod's name (downward API: env POD_NAME), else the host name, which is the pod's
+    name too unless the pod sets another; at most 128 characters, as events.k8s.io allows."""
+    return (env.get("POD_NAME") or socket.gethostname() or "unknown")[:128]
+
+
+def configure_posting(settings: kopf.OperatorSettings) -> None:
+    """Events say they come from the operator (reportingComponent, source.component, the
+    "From" column of kubectl describe) and from which pod, not from "kopf"/"dev"."""
+    settings.posting.reporting_component = COMPONENT
+    settings.posting.reporting_instance = reporting_instance()
+    settings.posting.event_name_prefix = f"{COMPONENT}-"
 
 
 @kopf.on.cleanup()
@@ -184,6 +205,8 @@ async def restore_daemon(
     )
     status: dict[str, Any] = dict(body.get("status") or {})
     rt.written[uid] = status
+    schedule = schedule_of(body)
+    metrics.seen(namespace, name, schedule, status)
     phase_since = asyncio.get_running_loop().time()
     counted_in_flight = False
     kube = KubeObjects(rt.api_client, namespace, owner_reference(body))
@@ -212,10 +235,15 @@ async def restore_daemon(
                     if status.get("phase"):
                         metrics.PHASE_SECONDS.labels(status["phase"]).observe(now - phase_since)
                     phase_since = now
-                    # Also a run that failed validation on its first tick (no phase
-                    # before): CloudWatch's RestoreFailed counts it too.
-                    if phase in (Phase.Completed.value, Phase.Failed.value):
-                        metrics.RESTORES.labels(phase).inc()
+                # A run that ends in this process (also on its first tick, or a new run of an
+                # invalid spec after a failed one) is counted once; one that had ended before
+                # a restart is not.
+                run = (new.get("operationId"), phase)
+                if phase in (Phase.Completed.value, Phase.Failed.value) and run != (
+                    status.get("operationId"),
+                    status.get("phase"),
+                ):
+                    metrics.run_ended(namespace, name, schedule, new)
                 status = new
                 rt.written[uid] = status
             running = phase not in (Phase.Completed.value, Phase.Failed.value)
@@ -297,12 +325,25 @@ async def wake_on_change(uid: str, **_: Any) -> None:
         event.set()
 
 
+def _rerun_pending(body: Mapping[str, Any], **_: Any) -> bool:
+    asked = ((body.get("metadata") or {}).get("annotations") or {}).get(RERUN_ANNOTATION)
+    return bool(asked) and asked != (body.get("status") or {}).get("rerunToken")
+
+
+# kopf leaves the annotations of its own storage prefix (dbrestore.io/) out of the diff the
+# update handlers above see, so a new rerun token is caught on the raw watch event.
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_rerun_pending)
+async def wake_on_rerun(uid: str, **_: Any) -> None:
+    await wake_on_change(uid)
+
+
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 async def on_delete(
     body: kopf.Body, name: str, namespace: str, uid: str, retry: int, **_: Any
 ) -> None:
     rt = _rt()
     status = rt.written.pop(uid, None) or dict(body.get("status") or {})
+    metrics.forget(namespace, name, schedule_of(body))
     resource = resource_of(body, status)
     kube = KubeObjects(rt.api_client, namespace, owner_reference(body))
     phase = status.get("phase")

@@ -215,6 +215,19 @@ async def wake_on_spec_change(uid: str, **_: Any) -> None:
     _wake(uid)
 
 
+def _run_now_pending(body: Mapping[str, Any], **_: Any) -> bool:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    asked = annotations.get(core.RUN_NOW_ANNOTATION)
+    return bool(asked) and asked != (body.get("status") or {}).get("runNowToken")
+
+
+# A raw watch event, not an update handler: kopf leaves annotations of its own storage
+# prefix (dbrestore.io/) out of the diff, so an update handler would never see this one.
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_run_now_pending)
+async def wake_on_run_now(uid: str, **_: Any) -> None:
+    _wake(uid)
+
+
 def _run_state(body: Mapping[str, Any]) -> tuple[Any, bool]:
     return (
         (body.get("status") or {}).get("phase"),
