@@ -149,3 +149,30 @@ def test_aggregated_roles_can_be_disabled(tmp_path):
     docs = load_docs(run(helm_args(None) + ["--values", str(path)]).stdout)
     assert aggregated(docs) == []
     assert by_kind(docs, "ClusterRole")
+
+
+def test_secrets_and_configmaps_are_only_read_by_name():
+    """The code reads Secrets and ConfigMaps by name (read_namespaced_*), never lists or
+    watches them, and no kopf handler serves them: RBAC grants no list/watch on them."""
+    import re
+
+    from ship_support import REPO
+
+    listing = re.compile(
+        r"\b(list|watch)_(namespaced_)?(secret|config_map)|"
+        r"(list|watch)_(secret|config_map)_for_all_namespaces|"
+        r"kopf\.(on\.\w+|daemon|timer|index)\(\s*[\"'](v1[\"'],\s*[\"'])?(secrets|configmaps)"
+    )
+    code = REPO / "operator" / "aurora_restore"
+    hits = [
+        f"{p.relative_to(REPO)}: {m.group(0)}"
+        for p in code.rglob("*.py")
+        for m in listing.finditer(p.read_text())
+    ]
+    assert hits == []
+    reads = [p for p in code.rglob("*.py") if "read_namespaced_secret" in p.read_text()]
+    assert reads, "the scan looks at the wrong code: no read_namespaced_secret found"
+    for scope in ("namespaced", "cluster"):
+        for resource in ("secrets", "configmaps"):
+            for verb in ("list", "watch"):
+                assert ("", resource, verb) not in expected_rbac(scope)
