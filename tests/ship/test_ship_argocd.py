@@ -171,3 +171,28 @@ def test_readme_names_files_that_exist():
         assert (REPO / path).is_file(), path
     for link in re.findall(r"\]\(([\w./-]+)\)", readme):
         assert (ARGOCD / link).exists(), link
+
+
+def _spec_validator(kind: str):
+    import jsonschema
+
+    crd_name = {
+        "AuroraRestore": "aurorarestores.dbrestore.io",
+        "AuroraRestoreSchedule": "aurorarestoreschedules.dbrestore.io",
+    }[kind]
+    crd = yaml.safe_load((REPO / "crds" / f"{crd_name}.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
+    return jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"]["properties"]["spec"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_testdata_specs_are_valid_resources(kind):
+    """The objects the checks are tested on have specs the CRD accepts."""
+    validator = _spec_validator(kind)
+    files = sorted((CUSTOMIZATIONS / kind).rglob("testdata/*.yaml"))
+    assert files
+    for path in files:
+        obj = load_yaml(path)
+        assert obj["kind"] == kind, path.name
+        errors = [e.message for e in validator.iter_errors(obj["spec"])]
+        assert errors == [], f"{path.relative_to(CUSTOMIZATIONS)}: {errors}"
