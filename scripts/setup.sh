@@ -26,7 +26,9 @@ if ! have_pg; then
   fi
 fi
 
-# promtool (Debian's prometheus package) lints the operator's real /metrics output.
+# promtool checks the chart's alert rules and the operator's metrics (tests/ship). Debian
+# ships it in the `prometheus` package, which brings the Prometheus server along (the tests
+# never start it).
 if [ "$want_tools" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing promtool (apt: prometheus)"

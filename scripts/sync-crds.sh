@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Copy the canonical CRDs (crds/*.yaml) to the places that need a copy:
 #   deploy/crds/                        (kustomize refuses files outside deploy/)
-#   helm/aurora-restore-operator/crds/  (Helm installs CRDs only from the chart's crds/)
+#   helm/aurora-restore-operator/files/crds/  (read by the chart's templates/crds.yaml, which
+#                                        renders them behind crds.enabled / crds.keep)
 # and regenerate deploy/crds/kustomization.yaml. Stale copies are removed.
 #
-# crds/ is the only file to edit. tests/ship/test_crds.py fails if a copy drifts.
+# crds/ is the only file to edit. tests/ship/test_ship_crds.py fails if a copy drifts.
 #
 # Usage: bash scripts/sync-crds.sh          copy
 #        bash scripts/sync-crds.sh --check  exit 1 (and list the differences) if out of sync
@@ -12,7 +13,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/crds"
-DESTS=("$ROOT/deploy/crds" "$ROOT/helm/aurora-restore-operator/crds")
+DESTS=("$ROOT/deploy/crds" "$ROOT/helm/aurora-restore-operator/files/crds")
 CHECK=0
 [[ "${1:-}" == "--check" ]] && CHECK=1
 

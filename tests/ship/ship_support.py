@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,20 @@ def tool(name: str) -> str:
             pytrace=False,
         )
     return str(path)
+
+
+def promtool() -> str:
+    """The one place that finds promtool (Debian's `prometheus` package; scripts/setup.sh
+    installs it when missing)."""
+    # apt puts it in /usr/bin, which a minimal PATH may lack
+    path = shutil.which("promtool") or shutil.which("promtool", path="/usr/bin")
+    if path is None:
+        pytest.fail(
+            "promtool not found: run `bash scripts/setup.sh` (installs Debian's prometheus "
+            "package) or `apt-get install prometheus`",
+            pytrace=False,
+        )
+    return path
 
 
 def run(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -174,8 +189,15 @@ def assert_hardened_deployment(dep: dict[str, Any]) -> None:
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(c["resources"][kind])
 
-    # read-only root filesystem: /tmp is the only writable path
-    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-    assert mounts == {"/tmp": "tmp"}
+    # read-only root filesystem: /tmp is the only writable path (extra mounts are read-only)
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts.pop("/tmp")["name"] == "tmp"
+    assert all(m.get("readOnly") is True for m in mounts.values()), mounts
+
+    # the Events' reportingInstance: the pod's name from the downward API
+    pod_name = [e for e in c["env"] if e["name"] == "POD_NAME"]
+    assert pod_name == [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    ]
     volume = {v["name"]: v for v in pod["volumes"]}["tmp"]
     assert "emptyDir" in volume

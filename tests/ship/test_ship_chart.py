@@ -27,7 +27,10 @@ from ship_support import (
 FULLNAME = f"{RELEASE}-aurora-restore-operator"
 
 
-@pytest.mark.parametrize("values_file", [None, "custom.yaml"])
+VALUE_FILES = [None, "custom.yaml", "features.yaml"]
+
+
+@pytest.mark.parametrize("values_file", VALUE_FILES)
 def test_helm_lint_strict(values_file):
     args = [tool("helm"), "lint", "--strict", str(CHART)]
     if values_file:
@@ -36,22 +39,23 @@ def test_helm_lint_strict(values_file):
     assert "0 chart(s) failed" in out
 
 
-@pytest.mark.parametrize("values_file", [None, "custom.yaml"])
+@pytest.mark.parametrize("values_file", VALUE_FILES)
 def test_rendered_manifests_validate_offline(values_file):
     docs = helm_template(values_file)
     assert docs, "helm template rendered nothing"
     assert validate_offline(docs) == []
 
 
-@pytest.mark.parametrize("values_file", [None, "custom.yaml"])
+@pytest.mark.parametrize("values_file", VALUE_FILES)
 def test_rendered_deployment_is_hardened(values_file):
     assert_hardened_deployment(one(helm_template(values_file), "Deployment"))
 
 
 def test_namespaced_objects_go_to_the_release_namespace():
-    for values_file in (None, "custom.yaml"):
+    namespaced = {"ServiceAccount", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"}
+    for values_file in VALUE_FILES:
         for doc in helm_template(values_file):
-            if doc["kind"] in {"ServiceAccount", "Deployment", "Service", "ServiceMonitor"}:
+            if doc["kind"] in namespaced:
                 assert doc["metadata"]["namespace"] == RELEASE_NAMESPACE, doc["kind"]
 
 
@@ -62,6 +66,7 @@ def test_default_values():
     assert container["image"] == "aurora-restore-operator:0.1.0"  # chart appVersion
     assert container["args"] == ["--all-namespaces"]
     assert env_of(container) == {
+        "POD_NAME": None,  # from the downward API, below
         "AURORA_RESTORE_STATE_TABLE": "aurora-restore-state",
         "AURORA_RESTORE_AUDIT_TABLE": "aurora-restore-audit",
         "AURORA_RESTORE_CREATE_TABLES": "false",
@@ -72,7 +77,10 @@ def test_default_values():
         "AURORA_RESTORE_LOG_FORMAT": "json",
         "AURORA_RESTORE_DB_SSLMODE": "require",
     }
-    assert by_kind(docs, "ServiceMonitor") == []
+    pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
+    assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert dep["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    assert by_kind(docs, "ServiceMonitor") == [] and by_kind(docs, "PrometheusRule") == []
     assert by_kind(docs, "Role") == [] and by_kind(docs, "RoleBinding") == []
     sa = one(docs, "ServiceAccount")
     assert sa["metadata"]["name"] == FULLNAME and "annotations" not in sa["metadata"]

@@ -1,4 +1,5 @@
-"""crds/ is the source; deploy/crds/ and the chart's crds/ are byte-identical copies."""
+"""crds/ is the source; deploy/crds/ and the chart's files/crds/ are byte-identical copies,
+and the chart renders them (as templates) with nothing changed but metadata."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ship_support import (
     validate_offline,
 )
 
-COPIES = {"deploy/crds": DEPLOY / "crds", "helm chart crds": CHART / "crds"}
+COPIES = {"deploy/crds": DEPLOY / "crds", "helm chart files/crds": CHART / "files" / "crds"}
 FIX = "edit crds/ only, then run `bash scripts/sync-crds.sh`"
 
 
@@ -126,3 +127,61 @@ def test_user_facing_examples_match_the_crd_schema():
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(obj)]
         assert errors == [], f"{where}: {errors}"
         assert _unknown_fields(obj, schema) == [], f"{where}: fields the CRD does not know"
+
+
+def _without_release_metadata(crd: dict) -> dict:
+    """A rendered CRD minus what the chart adds: release labels and the keep annotation."""
+    crd = yaml.safe_load(yaml.safe_dump(crd))
+    meta = crd["metadata"]
+    meta.pop("annotations", None)
+    meta["labels"] = {k: v for k, v in meta["labels"].items() if k == "app.kubernetes.io/name"}
+    return crd
+
+
+def test_chart_renders_the_generated_crds_unchanged():
+    sources = {
+        d["metadata"]["name"]: d
+        for p in canonical_crds().values()
+        for d in yaml.safe_load_all(p.read_text())
+        if d
+    }
+    rendered = {
+        d["metadata"]["name"]: d for d in helm_template() if d["kind"] == "CustomResourceDefinition"
+    }
+    assert sorted(rendered) == sorted(sources)
+    for name, crd in rendered.items():
+        assert _without_release_metadata(crd) == sources[name], f"{name} differs from crds/"
+        meta = crd["metadata"]
+        assert meta["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert meta["labels"]["app.kubernetes.io/instance"] == "ar"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_no_crds_directory_in_the_chart():
+    # Helm installs crds/ once and never upgrades it; the chart ships CRDs as templates.
+    assert not (CHART / "crds").exists()
+
+
+def _render(tmp_path, values: dict) -> list[dict]:
+    from ship_support import helm_args, load_docs
+
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return load_docs(run(helm_args(None) + ["--values", str(path)]).stdout)
+
+
+def test_crds_can_be_left_out(tmp_path):
+    docs = _render(tmp_path, {"crds": {"enabled": False}})
+    assert [d for d in docs if d["kind"] == "CustomResourceDefinition"] == []
+    assert any(d["kind"] == "Deployment" for d in docs)
+
+
+def test_crds_without_keep_go_with_the_release(tmp_path):
+    docs = _render(tmp_path, {"crds": {"keep": False}, "commonLabels": {"team": "platform"}})
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    assert len(crds) == len(canonical_crds())
+    for crd in crds:
+        assert "annotations" not in crd["metadata"]
+        assert crd["metadata"]["labels"]["team"] == "platform"
+        # the generated label is kept, not duplicated or replaced
+        assert crd["metadata"]["labels"]["app.kubernetes.io/name"] == "aurora-restore-operator"

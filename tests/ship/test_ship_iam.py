@@ -94,7 +94,22 @@ def test_destructive_rds_actions_need_the_managed_by_tag(operation):
     statements = statements_allowing("rds", operation)
     assert statements
     for s in statements:
-        assert s["Condition"] == {"Null": {MANAGED_BY: "false"}}, s["Sid"]
+        # the tag's value, not its mere presence: any value passed `Null: false`
+        assert s["Condition"] == {"StringEquals": {MANAGED_BY: "aurora-restore-operator"}}, s["Sid"]
+
+
+def test_every_tagging_statement_is_conditioned():
+    statements = statements_allowing("rds", "AddTagsToResource")
+    assert len(statements) == 2
+    for s in statements:
+        assert s["Resource"] != "*" and s.get("Condition"), s["Sid"]
+
+
+def test_secrets_need_the_namespace_tag():
+    (s,) = statements_allowing("secretsmanager", "GetSecretValue")
+    assert s["Condition"] == {
+        "Null": {"secretsmanager:ResourceTag/dbrestore.io/namespace": "false"}
+    }
 
 
 def test_scoped_statements():

@@ -1,5 +1,5 @@
 {{/*
-RBAC rules: exactly tests/ship/rbac_expected.yaml (tests/ship/test_rbac.py checks
+RBAC rules: exactly tests/ship/rbac_expected.yaml (tests/ship/test_ship_rbac.py checks
 every rendering against it).
 */}}
 

@@ -1,0 +1,3 @@
+-- Stop creating runs (a run in progress goes on), like a CronJob's spec.suspend.
+obj.spec.suspend = true
+return obj
