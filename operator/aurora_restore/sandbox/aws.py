@@ -28,6 +28,10 @@ and before the response is sent. Hooks are in-process only.
 moto differences the operator must cope with (not fixed here unless said):
 
 - bad cluster and snapshot identifiers are accepted;
+- renaming a cluster (``ModifyDBCluster NewDBClusterIdentifier``) leaves its instances
+  behind and overwrites a cluster that already has the new name; fixed here: the
+  instances follow, a taken name is refused, and the cluster is ``renaming`` for a while
+  (model ``rds::cluster-rename``);
 - a restore onto an existing cluster identifier silently replaces it;
 - creating or restoring a cluster creates an automated snapshot
   ``rds:<cluster>-<yyyy-mm-dd-hh-mm>``, and the deleted cluster's one stays;
@@ -64,7 +68,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 RDS_CLUSTER = "rds::cluster"
 RDS_CLUSTER_SNAPSHOT = "rds::cluster-snapshot"
 RDS_INSTANCE = "rds::instance"
-RDS_MODELS: tuple[str, ...] = (RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE)
+# A rename (ModifyDBCluster NewDBClusterIdentifier): the cluster is ``renaming`` for a while.
+RDS_CLUSTER_RENAME = "rds::cluster-rename"
+RDS_MODELS: tuple[str, ...] = (RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE, RDS_CLUSTER_RENAME)
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 CONTROL_PREFIX = "/_sandbox/"
@@ -81,6 +87,7 @@ _GONE = "deleted"
 _CREATING = [("creating", "available")]
 _COPYING = [("copying", "available")]
 _DELETING = [("deleting", _GONE)]
+_RENAMING = [("renaming", "available")]
 
 _install_lock = threading.Lock()
 _installed = False
@@ -224,6 +231,46 @@ def _install() -> None:
         return instance
 
     RDSBackend.delete_db_instance = delete_db_instance  # type: ignore[method-assign]
+
+    original_modify_cluster = RDSBackend.modify_db_cluster
+
+    @functools.wraps(original_modify_cluster)
+    def modify_db_cluster(self: RDSBackend, kwargs: dict[str, Any]) -> Any:
+        old = str(kwargs["db_cluster_identifier"]).lower()
+        new = str(kwargs.get("new_db_cluster_identifier") or "").lower()
+        cluster = self.clusters.get(old)
+        if cluster is None:
+            # moto answers a KeyError (HTTP 500) here.
+            raise rds_errors.DBClusterNotFoundError(old)
+        if not new or new == old:
+            return original_modify_cluster(self, kwargs)
+        # What AWS does and moto 5.2 does not: refuse a taken name or a cluster on its way
+        # out; move the instances along (moto leaves them behind, as members of a cluster
+        # that no longer exists); and show the cluster as ``renaming`` for a while. The
+        # resource id, the tags and the ManagedState stay with the object; the endpoint
+        # follows the identifier; the old name is free at once.
+        if new in self.clusters:
+            raise rds_errors.RDSClientError(
+                "DBClusterAlreadyExistsFault", f"DB cluster {new} already exists."
+            )
+        if _is_deleting(cluster) or cluster.status != "available":
+            raise rds_errors.InvalidDBClusterStateFault(
+                f"DB cluster {old} is {cluster.status}, not available, and cannot be renamed."
+            )
+        members = [
+            instance
+            for instance in self.databases.values()
+            if str(getattr(instance, "db_cluster_identifier", "") or "").lower() == old
+        ]
+        answer = original_modify_cluster(self, kwargs)
+        for instance in members:
+            instance.db_cluster_identifier = new
+        renamed = self.clusters[new]
+        _attach(renamed, RDS_CLUSTER_RENAME, _RENAMING)
+        _attach(answer, RDS_CLUSTER_RENAME, _RENAMING)
+        return answer
+
+    RDSBackend.modify_db_cluster = modify_db_cluster  # type: ignore[method-assign]
 
     def advance_on_describe(name: str, collection: Callable[[RDSBackend], Any]) -> None:
         original = getattr(RDSBackend, name)
