@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ...spec import SecretKeyRef
+from ...spec import ClusterStatus, SecretKeyRef
 from ..context import Context, StepResult
 from ..ports import DbEndpoint, DbUserSpec
 
@@ -22,15 +22,36 @@ def _secret(ctx: Context, ref: SecretKeyRef | None, secrets_manager_id: str | No
     return ctx.remember_secret(value)
 
 
+def master_password(ctx: Context) -> str:
+    assert ctx.spec.master_password
+    ref = ctx.spec.master_password
+    return _secret(ctx, ref.secret_ref, ref.secrets_manager_secret_id)
+
+
+def write_connection_secret(ctx: Context, cluster: ClusterStatus, user: str, password: str) -> None:
+    assert ctx.spec.connection_secret and cluster.endpoint and cluster.port
+    dbname = ctx.spec.connection_secret.database
+    ctx.ports.secrets.write_connection_secret(
+        ctx.spec.connection_secret.name,
+        {
+            "host": cluster.endpoint,
+            "port": str(cluster.port),
+            "username": user,
+            "password": password,
+            "dbname": dbname,
+            "uri": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{cluster.endpoint}:{cluster.port}/{quote(dbname, safe='')}",
+        },
+    )
+
+
 def run(ctx: Context) -> StepResult:
     spec = ctx.spec
     if spec.master_password is None:
         return StepResult.skip("Nothing to configure: no masterPassword, users or SQL")
     cluster = ctx.status.cluster
     assert cluster
-    password = _secret(
-        ctx, spec.master_password.secret_ref, spec.master_password.secrets_manager_secret_id
-    )
+    password = master_password(ctx)
     if not cluster.master_password_reset:
         # The restored cluster keeps the source's master password until this reset.
         ctx.ports.rds.set_master_password(cluster.region, cluster.identifier, password)
@@ -72,24 +93,13 @@ def run(ctx: Context) -> StepResult:
         )
         ctx.ports.database.run_sql(master, label, script.database, text)
         ctx.status.sql_applied = index + 1
-    if spec.connection_secret:
-        dbname = spec.connection_secret.database
-        user = master.user
-        ctx.ports.secrets.write_connection_secret(
-            spec.connection_secret.name,
-            {
-                "host": cluster.endpoint,
-                "port": str(cluster.port),
-                "username": user,
-                "password": password,
-                "dbname": dbname,
-                "uri": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
-                f"@{cluster.endpoint}:{cluster.port}/{quote(dbname, safe='')}",
-            },
-        )
+    # A swap writes it once the new cluster answers at the target's endpoint.
+    if spec.connection_secret and not ctx.status.swap:
+        write_connection_secret(ctx, cluster, master.user, password)
     done = [f"{len(users)} user(s)", f"{len(spec.sql)} SQL script(s)"]
     if spec.connection_secret:
-        done.append(f"connection Secret {spec.connection_secret.name}")
+        later = " (after the swap)" if ctx.status.swap else ""
+        done.append(f"connection Secret {spec.connection_secret.name}{later}")
     return StepResult.finished(
         "Database users configured successfully: " + ", ".join(done),
         reason="DatabaseConfigured",

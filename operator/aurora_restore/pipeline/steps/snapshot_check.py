@@ -6,6 +6,7 @@ from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, parse_duration
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot
+from . import _swap
 
 NAME = "snapshot-check"
 # States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
@@ -87,6 +88,7 @@ def run(ctx: Context) -> StepResult:
         cluster_identifier=snap.cluster_identifier,
         created_at=iso(snap.created_at) if snap.created_at else None,
     )
+    _swap.plan(ctx)
     return StepResult.finished(
         "Snapshot found successfully",
         reason="SnapshotFound",
