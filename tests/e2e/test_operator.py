@@ -36,6 +36,9 @@ ORDER = [
     "RestoringCluster",
     "CreatingInstances",
     "ConfiguringDatabase",
+    "RetiringExistingCluster",
+    "SwappingClusters",
+    "DeletingRetiredCluster",
     "ArchivingSnapshot",
     "Completed",
 ]

@@ -51,6 +51,9 @@ RUNNING_PHASES = [
     "RestoringCluster",
     "CreatingInstances",
     "ConfiguringDatabase",
+    "RetiringExistingCluster",
+    "SwappingClusters",
+    "DeletingRetiredCluster",
     "ArchivingSnapshot",
 ]
 
