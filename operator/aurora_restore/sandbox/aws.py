@@ -232,45 +232,11 @@ def _install() -> None:
 
     RDSBackend.delete_db_instance = delete_db_instance  # type: ignore[method-assign]
 
-    original_modify_cluster = RDSBackend.modify_db_cluster
+    from .rds_rename import install_rename
 
-    @functools.wraps(original_modify_cluster)
-    def modify_db_cluster(self: RDSBackend, kwargs: dict[str, Any]) -> Any:
-        old = str(kwargs["db_cluster_identifier"]).lower()
-        new = str(kwargs.get("new_db_cluster_identifier") or "").lower()
-        cluster = self.clusters.get(old)
-        if cluster is None:
-            # moto answers a KeyError (HTTP 500) here.
-            raise rds_errors.DBClusterNotFoundError(old)
-        if not new or new == old:
-            return original_modify_cluster(self, kwargs)
-        # What AWS does and moto 5.2 does not: refuse a taken name or a cluster on its way
-        # out; move the instances along (moto leaves them behind, as members of a cluster
-        # that no longer exists); and show the cluster as ``renaming`` for a while. The
-        # resource id, the tags and the ManagedState stay with the object; the endpoint
-        # follows the identifier; the old name is free at once.
-        if new in self.clusters:
-            raise rds_errors.RDSClientError(
-                "DBClusterAlreadyExistsFault", f"DB cluster {new} already exists."
-            )
-        if _is_deleting(cluster) or cluster.status != "available":
-            raise rds_errors.InvalidDBClusterStateFault(
-                f"DB cluster {old} is {cluster.status}, not available, and cannot be renamed."
-            )
-        members = [
-            instance
-            for instance in self.databases.values()
-            if str(getattr(instance, "db_cluster_identifier", "") or "").lower() == old
-        ]
-        answer = original_modify_cluster(self, kwargs)
-        for instance in members:
-            instance.db_cluster_identifier = new
-        renamed = self.clusters[new]
-        _attach(renamed, RDS_CLUSTER_RENAME, _RENAMING)
-        _attach(answer, RDS_CLUSTER_RENAME, _RENAMING)
-        return answer
-
-    RDSBackend.modify_db_cluster = modify_db_cluster  # type: ignore[method-assign]
+    install_rename(
+        RDSBackend, lambda obj: _attach(obj, RDS_CLUSTER_RENAME, _RENAMING), _is_deleting
+    )
 
     def advance_on_describe(name: str, collection: Callable[[RDSBackend], Any]) -> None:
         original = getattr(RDSBackend, name)
