@@ -332,3 +332,32 @@ def test_failure_after_the_first_rename_restores_the_old_name(world: World) -> N
     assert deleted == [("DeleteDBInstance", f"{TEMPORARY}-1"), ("DeleteDBCluster", TEMPORARY)]
     assert status["swap"]["undone"] == "renamed-back"
     assert any(e.reason == "SwapUndone" for t in ticks for e in t.events)
+
+
+def test_the_swap_waits_for_the_new_cluster_to_be_available(world: World) -> None:
+    """A new cluster that is busy (e.g. backing-up) after its restore delays the swap; the
+    old cluster keeps its name meanwhile."""
+    existing_staging(world, MANAGED)
+    busy = {"ticks": 0, "released": False}
+
+    def backing_up(status: dict[str, Any]) -> None:
+        if busy["released"]:
+            return
+        if status["phase"] == "CreatingInstances" or (
+            status["phase"] == "RetiringExistingCluster" and busy["ticks"] < 3
+        ):
+            world.aws.set_status(SOURCE, "cluster", TEMPORARY, "backing-up")
+            busy["ticks"] += 1
+        elif busy["ticks"]:
+            world.aws.set_status(SOURCE, "cluster", TEMPORARY, "available")
+            busy["released"] = True
+
+    with renames(world) as renamed:
+        status, ticks = run(world, same_region_spec(existingCluster="Swap"), backing_up)
+    assert status["phase"] == "Completed", status.get("error")
+    assert busy["ticks"] >= 1
+    assert any(
+        (t.status.message or "").startswith(f"Waiting for {TEMPORARY} to be available")
+        for t in ticks
+    )
+    assert renamed == [("staging", RETIRED), (TEMPORARY, "staging")]

@@ -56,13 +56,20 @@ def retire(ctx: Context) -> StepResult:
             f"Cluster {swap.target} is gone (not deleted by this run); nothing to retire",
             reason="ClusterRetired",
         )
-    if not held.is_new(ctx, held.temporary) or held.temporary.status != "available":
+    if not held.is_new(ctx, held.temporary):
         raise StepFailure(
             ErrorType.AWSError,
-            f"The new cluster {swap.temporary} is not available; {swap.target} is not renamed",
-            code="TemporaryClusterNotAvailable",
+            f"The new cluster {swap.temporary} is gone; {swap.target} is not renamed",
+            code="DBClusterNotFoundFault",
         )
     check_old(ctx, held, held.target)
+    assert held.temporary
+    if held.temporary.status != "available":
+        # e.g. backing-up after the restore: the old cluster serves until it is done.
+        return StepResult.waiting(
+            f"Waiting for {swap.temporary} to be available before the swap "
+            f"({held.temporary.status})"
+        )
     if held.target.status != "available":
         return StepResult.waiting(
             f"Waiting for {swap.target} to be available before renaming it ({held.target.status})"
