@@ -343,9 +343,11 @@ def restore_spec(description: str) -> Schema:
                 "DB cluster identifier to restore into (stored lower-case by AWS)."
             ),
             "existingCluster": enum(
-                "What to do when the target cluster already exists: Fail, or Replace it "
-                "(only clusters this operator manages or that its replaceAllowed patterns "
-                "allow, never with deletion protection).",
+                "What to do when the target cluster already exists: Fail, Replace it "
+                "(delete, then restore), or Swap (restore alongside under a temporary name, "
+                "then rename the old cluster away and the new one into its name, then delete "
+                "the old one). Replace and Swap only touch clusters this operator manages or "
+                "that its replaceAllowed patterns allow, never with deletion protection.",
                 values(spec.ExistingCluster),
                 default=spec.ExistingCluster.Fail.value,
             ),
@@ -701,6 +703,31 @@ def restore_status() -> Schema:
                         "items": s("Instance identifier."),
                     },
                     "deletionStartedAt": t("When its deletion started (RFC 3339)."),
+                },
+            ),
+            "swap": obj(
+                "existingCluster: Swap over an existing cluster: the names and the renames.",
+                {
+                    "target": s("The target identifier, held by the old cluster until the swap."),
+                    "temporary": s("Where the new cluster is restored before the swap."),
+                    "retired": s("Where the old cluster is renamed to before it is deleted."),
+                    "oldResourceId": s("The old cluster's AWS resource id."),
+                    "oldArn": s("The old cluster's ARN before the swap."),
+                    "oldInstances": {
+                        "type": "array",
+                        "description": "The old cluster's instances.",
+                        "items": s("Instance identifier."),
+                    },
+                    "retireRequestedAt": s("When the old cluster's rename was sent (RFC 3339)."),
+                    "retireFinishedAt": s("When it was available as retired (RFC 3339)."),
+                    "swapRequestedAt": s("When the new cluster's rename was sent (RFC 3339)."),
+                    "swapFinishedAt": s("When it was available as the target (RFC 3339)."),
+                    "downtimeSeconds": {
+                        "type": "number",
+                        "description": "Seconds from the old cluster's rename request until "
+                        "the new cluster was available under the target identifier.",
+                    },
+                    "undone": s("After a failure, what undo-swap did."),
                 },
             ),
             "cluster": obj(

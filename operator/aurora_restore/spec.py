@@ -255,7 +255,10 @@ class Copy(Model):
 
 class ExistingCluster(StrEnum):
     Fail = "Fail"
+    # The seed's delete-rds: delete the old cluster, then restore (down until restored).
     Replace = "Replace"
+    # Restore alongside under a temporary name, then rename (down only for the renames).
+    Swap = "Swap"
 
 
 def _tags(value: dict[str, str]) -> dict[str, str]:
@@ -496,6 +499,10 @@ class Phase(StrEnum):
     RestoringCluster = "RestoringCluster"
     CreatingInstances = "CreatingInstances"
     ConfiguringDatabase = "ConfiguringDatabase"
+    # existingCluster: Swap only: the two renames, then the old cluster's deletion.
+    RetiringExistingCluster = "RetiringExistingCluster"
+    SwappingClusters = "SwappingClusters"
+    DeletingRetiredCluster = "DeletingRetiredCluster"
     ArchivingSnapshot = "ArchivingSnapshot"
     Completed = "Completed"
     Failed = "Failed"
@@ -531,7 +538,13 @@ STEP_NAMES: tuple[str, ...] = (
     "restore-snapshot",
     "check-restore-status",
     "setup-db-users",
+    # Not seed steps: existingCluster: Swap (docs/resource.md). The seed has no rename.
+    "swap-clusters",
+    "delete-retired-cluster",
     "archive-snapshot",
+    # Not a seed step either: after a failed Swap, puts the old cluster back and removes
+    # the temporary one, before the notification.
+    "undo-swap",
     "sns-notification",
 )
 
@@ -610,6 +623,28 @@ class ReplacedCluster(StatusModel):
     deletion_started_at: str | None = None
 
 
+class SwapStatus(StatusModel):
+    """existingCluster: Swap over an existing cluster: the names involved and when each
+    rename happened. Who holds which name is always read back from AWS (resource id and
+    operation-id tag); this is the record, and the old cluster's identity."""
+
+    target: str
+    temporary: str
+    retired: str
+    # The old cluster, as found by the preflight: renames and deletes check it is still it.
+    old_resource_id: str | None = None
+    old_arn: str | None = None
+    old_instances: list[str] = []
+    retire_requested_at: str | None = None
+    retire_finished_at: str | None = None
+    swap_requested_at: str | None = None
+    swap_finished_at: str | None = None
+    # From the old cluster's rename request until the new one is available as the target.
+    downtime_seconds: float | None = None
+    # After a failure: what undo-swap did (renamed-back, temporary-deleted, kept).
+    undone: str | None = None
+
+
 class Condition(StatusModel):
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -642,6 +677,7 @@ class AuroraRestoreStatus(StatusModel):
     snapshot: SnapshotStatus | None = None
     copy_: CopyStatus | None = Field(default=None, alias="copy")
     replaced: ReplacedCluster | None = None
+    swap: SwapStatus | None = None
     cluster: ClusterStatus | None = None
     steps: list[StepStatus] = []
     # Post-restore SQL scripts already committed, so a retry does not run them twice.

@@ -37,6 +37,9 @@ ORDER = [
     "RestoringCluster",
     "CreatingInstances",
     "ConfiguringDatabase",
+    "RetiringExistingCluster",
+    "SwappingClusters",
+    "DeletingRetiredCluster",
     "ArchivingSnapshot",
     "Completed",
 ]

@@ -44,8 +44,16 @@ def test_audit_state_sns_and_metrics_of_a_completed_restore(world: World) -> Non
         ("check-restore-status", "InstancesAvailable"),
         ("setup-db-users", "Started"),
         ("setup-db-users", "Skipped"),
+        # existingCluster: Fail, so no swap: its two stages and the deletion are skipped.
+        ("swap-clusters", "Started"),
+        ("swap-clusters", "Skipped"),
+        ("swap-clusters", "Skipped"),
+        ("delete-retired-cluster", "Started"),
+        ("delete-retired-cluster", "Skipped"),
         ("archive-snapshot", "Started"),
         ("archive-snapshot", "Succeeded"),
+        ("undo-swap", "Started"),
+        ("undo-swap", "Skipped"),
         ("sns-notification", "Succeeded"),
     ]
     assert [a["status"] for a in audit if a["step"] == "restore"] == ["Started", "Completed"]

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from aurora_restore.sandbox.aws import (
     RDS_CLUSTER,
+    RDS_CLUSTER_RENAME,
     RDS_CLUSTER_SNAPSHOT,
     RDS_INSTANCE,
     AwsSandbox,
@@ -341,3 +342,58 @@ def test_delete_then_restore_within_a_minute(aws: AwsSandbox):
         DBClusterIdentifier="staging", SnapshotIdentifier="s1", Engine="aurora-postgresql"
     )
     assert cluster_status(rds, "staging") == "available"
+
+
+def test_rename_moves_instances_tags_and_endpoint_as_aws_does(aws: AwsSandbox):
+    """moto 5.2 leaves a renamed cluster's instances behind; the stand-in moves them."""
+    aws.set_delay(RDS_CLUSTER_RENAME, DELAY)
+    rds = aws.client("rds", TARGET)
+    create_cluster(rds, Tags=[{"Key": "team", "Value": "data"}])
+    for n in (1, 2):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"c1-{n}",
+            DBClusterIdentifier="c1",
+            DBInstanceClass="db.r6g.large",
+            Engine="aurora-postgresql",
+        )
+    before = rds.describe_db_clusters(DBClusterIdentifier="c1")["DBClusters"][0]
+
+    rds.modify_db_cluster(
+        DBClusterIdentifier="c1", NewDBClusterIdentifier="c1-retired", ApplyImmediately=True
+    )
+    # The old name is free at once, and the renamed cluster is renaming for a while.
+    with pytest.raises(ClientError, match="DBClusterNotFoundFault"):
+        rds.describe_db_clusters(DBClusterIdentifier="c1")
+    after = rds.describe_db_clusters(DBClusterIdentifier="c1-retired")["DBClusters"][0]
+    assert after["Status"] == "renaming"
+    wait_for(lambda: cluster_status(rds, "c1-retired") == "available")
+    after = rds.describe_db_clusters(DBClusterIdentifier="c1-retired")["DBClusters"][0]
+    assert after["DbClusterResourceId"] == before["DbClusterResourceId"]
+    assert {t["Key"]: t["Value"] for t in after["TagList"]} == {"team": "data"}
+    assert after["Endpoint"].startswith("c1-retired.cluster-")
+    assert sorted(m["DBInstanceIdentifier"] for m in after["DBClusterMembers"]) == ["c1-1", "c1-2"]
+    for n in (1, 2):
+        inst = rds.describe_db_instances(DBInstanceIdentifier=f"c1-{n}")["DBInstances"][0]
+        assert inst["DBClusterIdentifier"] == "c1-retired"
+
+    # The freed name can be taken by another cluster; a taken name is refused.
+    create_cluster(rds, "c2")
+    rds.modify_db_cluster(
+        DBClusterIdentifier="c2", NewDBClusterIdentifier="c1", ApplyImmediately=True
+    )
+    wait_for(lambda: cluster_status(rds, "c1") == "available")
+    with pytest.raises(ClientError, match="DBClusterAlreadyExistsFault"):
+        rds.modify_db_cluster(
+            DBClusterIdentifier="c1", NewDBClusterIdentifier="c1-retired", ApplyImmediately=True
+        )
+    with pytest.raises(ClientError, match="DBClusterNotFoundFault"):
+        rds.modify_db_cluster(
+            DBClusterIdentifier="nope", NewDBClusterIdentifier="c3", ApplyImmediately=True
+        )
+    # The instances stay with the cluster they belong to, and it can be deleted after them.
+    retired = rds.describe_db_clusters(DBClusterIdentifier="c1-retired")["DBClusters"][0]
+    assert len(retired["DBClusterMembers"]) == 2
+    assert (
+        rds.describe_db_clusters(DBClusterIdentifier="c1")["DBClusters"][0]["DBClusterMembers"]
+        == []
+    )

@@ -32,6 +32,7 @@ EXPECTED_EXAMPLES = {
     "by-date.yaml",
     "latest.yaml",
     "replace-existing.yaml",
+    "swap-existing.yaml",
     "users-and-sql.yaml",
     "nightly-refresh.yaml",
 }

@@ -691,10 +691,24 @@ def test_status_steps_and_dump() -> None:
     assert status.phase == spec.Phase.Pending
     first = status.step("snapshot-check")
     assert status.step("snapshot-check") is first and len(status.steps) == 1
-    assert spec.STEP_NAMES[0] == "snapshot-check" and len(spec.STEP_NAMES) == 10
+    assert spec.STEP_NAMES[0] == "snapshot-check" and len(spec.STEP_NAMES) == 13
+    # The seed's ten, in the seed's order, and the three of existingCluster: Swap.
+    seed = [
+        n
+        for n in spec.STEP_NAMES
+        if n not in ("swap-clusters", "delete-retired-cluster", "undo-swap")
+    ]
+    assert len(seed) == 10 and seed[-1] == "sns-notification"
     dumped = status.to_dict()
     assert dumped["phase"] == "Pending"
     assert dumped["steps"] == [{"name": "snapshot-check", "state": "Pending", "attempts": 0}]
     assert "operationId" not in dumped  # None is left out of the status patch
     assert spec.Phase.Completed.finished and spec.Phase.Failed.finished
     assert not spec.Phase.CopyingSnapshot.finished
+
+
+def test_step_names_are_the_pipeline_steps() -> None:
+    """One list in the spec (for the CRD and the docs), one table in the pipeline: the same."""
+    from aurora_restore.pipeline.engine import STEP_ORDER
+
+    assert list(dict.fromkeys(STEP_ORDER)) == list(spec.STEP_NAMES)

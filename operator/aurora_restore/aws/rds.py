@@ -547,6 +547,21 @@ class RdsAdapter:
         finally:
             self._mutated(region, CLUSTERS, cluster_identifier)
 
+    def rename_cluster(self, region: str, identifier: str, new_identifier: str) -> None:
+        try:
+            # NOT_FOUND is answered as None: botocore may have retried a rename that AWS had
+            # already applied, and the old name is free at once; the step reads AWS again.
+            self._maybe(
+                region,
+                "ModifyDBCluster",
+                DBClusterIdentifier=identifier,
+                NewDBClusterIdentifier=new_identifier,
+                ApplyImmediately=True,
+            )
+        finally:
+            self._mutated(region, CLUSTERS, identifier)
+            self._mutated(region, CLUSTERS, new_identifier)
+
     def delete_snapshot(self, region: str, identifier: str) -> None:
         try:
             self._maybe(region, "DeleteDBClusterSnapshot", DBClusterSnapshotIdentifier=identifier)

@@ -149,8 +149,16 @@ class Context:
             self.spec.target.cluster_identifier, self.operation_id
         )
 
+    def restore_identifier(self) -> str:
+        """Where the snapshot is restored: the target, or with existingCluster: Swap over an
+        existing cluster, the temporary identifier (renamed to the target by swap-clusters)."""
+        swap = self.status.swap
+        return swap.temporary if swap else self.spec.target.cluster_identifier
+
     def instance_identifiers(self) -> list[str]:
-        cluster = self.spec.target.cluster_identifier
+        # Named after the cluster they are created in: instance names are unique in a
+        # region, and in a swap the old cluster's instances still hold the target's names.
+        cluster = self.restore_identifier()
         return [f"{cluster}-{n}" for n in range(1, self.spec.target.instances + 1)]
 
     def iso_now(self) -> str:
@@ -198,6 +206,18 @@ def operation_id(uid: str, generation: int, rerun_token: str | None = None) -> s
 
 def copy_identifier(cluster_identifier: str, op_id: str) -> str:
     return f"{cluster_identifier}-{op_id}"
+
+
+# RDS identifiers have at most 63 characters; instances are named "<cluster>-<n>" (n <= 16).
+SWAP_BASE_MAX = 63 - len("-16") - len("-op-123456789012-new")
+
+
+def swap_identifiers(cluster_identifier: str, op_id: str) -> tuple[str, str]:
+    """(temporary, retired) identifiers of a swap: derived from the operation id, so that a
+    restarted operator finds the same names, and valid for RDS (a letter first, no double
+    or trailing hyphen, at most 60 characters so that instance names fit too)."""
+    base = cluster_identifier[:SWAP_BASE_MAX].rstrip("-")
+    return f"{base}-{op_id}-new", f"{base}-{op_id}-old"
 
 
 def iso(moment: dt.datetime) -> str:

@@ -46,11 +46,11 @@ from .steps import (
     setup_db_users,
     snapshot_check,
 )
-from .table import FINAL, PHASE_ORDER, STAGES, Stage
+from .table import FINAL, PHASE_ORDER, RECOVERY, STAGES, Stage
 from .tenancy import TARGET_BUSY, hold_target, release_target
 
 FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
-STEP_ORDER = [s.step for s in STAGES] + [FINAL.step]
+STEP_ORDER = [s.step for s in STAGES] + [s.step for s in RECOVERY] + [FINAL.step]
 # Steps that wait on AWS: their reads may come from the cache shared by all restores
 # (mutating calls invalidate it). The other steps read fresh before they create or delete.
 STATUS_CHECKS = frozenset(
@@ -363,6 +363,62 @@ def _cleaned_up_after_failure(ctx: Context, out: Outcome) -> bool:
     return True
 
 
+def _recover(ctx: Context, out: Outcome, started: float) -> bool:
+    """Run the recovery stages after the run ended; True while one of them has work left
+    (then the notification waits). A successful run skips them without asking AWS."""
+    st = ctx.status
+    for stage in RECOVERY:
+        step = st.step(stage.step)
+        if step.state in FINISHED:
+            continue
+        if step.state is StepState.Pending:
+            step.state = StepState.Running
+            step.started_at = ctx.iso_now()
+            step.attempts = 1
+            out.audit.append(AuditEntry(stage.step, "Started", {}))
+        try:
+            result, followed = _act(ctx, stage, started)
+        except Deferred as wait:
+            out.requeue_after = wait.after
+            return True
+        except (PortError, StepFailure) as err:
+            if (
+                isinstance(err, PortError)
+                and err.retryable
+                and step.attempts < ctx.config.max_retries
+            ):
+                step.attempts += 1
+                step.message = f"{err.message}; retrying"
+                out.requeue_after = _backoff(ctx, step.attempts)
+                return True
+            # The run's own error stays the one in status.error; this one is told apart.
+            step.state = StepState.Failed
+            step.finished_at = ctx.iso_now()
+            step.message = err.message
+            out.events.append(Event("Warning", "RecoveryFailed", f"{stage.step}: {err.message}"))
+            out.audit.append(
+                AuditEntry(stage.step, "Failed", {"message": err.message, "error_code": err.code})
+            )
+            continue
+        step.message = result.message
+        if not result.done:
+            out.requeue_after = (
+                result.wait if result.wait is not None else _look_again(ctx, step, followed)
+            )
+            return True
+        step.state = StepState.Skipped if result.skipped else StepState.Succeeded
+        step.finished_at = ctx.iso_now()
+        out.audit.append(
+            AuditEntry(stage.step, step.state.value, {"message": result.message, **result.details})
+        )
+        if not result.skipped:
+            out.events.append(Event("Normal", result.reason or "Recovered", result.message))
+        if result.used_aws:
+            out.requeue_after = 0.0
+            return True
+    return False
+
+
 def _run_final(ctx: Context, out: Outcome) -> None:
     st = ctx.status
     step = st.step(FINAL.step)
@@ -419,6 +475,10 @@ def _advance(ctx: Context, out: Outcome) -> None:
     # Reads before a create or delete must be answered by AWS after this moment.
     started = time.monotonic()
     if st.phase.finished:
+        # Swap's undo first (it frees the names and the subnet group), then the clean-up of
+        # the copy and the subnet group, then the notification.
+        if _recover(ctx, out, started):
+            return
         if st.phase is Phase.Failed and not _cleaned_up_after_failure(ctx, out):
             return
         _run_final(ctx, out)

@@ -2,7 +2,11 @@
 
 Read top to bottom. A stage is current while its step is unfinished and the resource is not
 past its phase. ``check-restore-status`` spans two phases (the cluster, then its instances),
-as it did in the seed.
+as it did in the seed; ``swap-clusters`` spans two too (one rename each).
+
+``existingCluster: Swap`` over an existing cluster restores under a temporary name (see
+``Context.restore_identifier``), skips delete-rds, and adds the swap: not seed steps, since
+the seed had no rename (docs/resource.md).
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from .steps import (
     copy_snapshot,
     create_instances,
     delete_rds,
+    delete_retired_cluster,
     restore_snapshot,
     setup_db_users,
     snapshot_check,
     sns_notification,
+    swap_clusters,
+    undo_swap,
 )
 
 
@@ -44,8 +51,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(Phase.RestoringCluster, check_restore_status.NAME, check_restore_status.run),
     Stage(Phase.CreatingInstances, create_instances.NAME, create_instances.run),
     Stage(Phase.ConfiguringDatabase, setup_db_users.NAME, setup_db_users.run),
+    Stage(Phase.RetiringExistingCluster, swap_clusters.NAME, swap_clusters.retire),
+    Stage(Phase.SwappingClusters, swap_clusters.NAME, swap_clusters.swap_in),
+    Stage(Phase.DeletingRetiredCluster, delete_retired_cluster.NAME, delete_retired_cluster.run),
     Stage(Phase.ArchivingSnapshot, archive_snapshot.NAME, archive_snapshot.run),
 )
+
+# Run after a failure, before the notification, until they finish (one AWS action a tick).
+RECOVERY: tuple[Stage, ...] = (Stage(Phase.Failed, undo_swap.NAME, undo_swap.run),)
 
 # Runs once the restore has ended, whichever way.
 FINAL = Stage(Phase.Completed, sns_notification.NAME, sns_notification.run)

@@ -28,6 +28,10 @@ and before the response is sent. Hooks are in-process only.
 moto differences the operator must cope with (not fixed here unless said):
 
 - bad cluster and snapshot identifiers are accepted;
+- renaming a cluster (``ModifyDBCluster NewDBClusterIdentifier``) leaves its instances
+  behind and overwrites a cluster that already has the new name; fixed here: the
+  instances follow, a taken name is refused, and the cluster is ``renaming`` for a while
+  (model ``rds::cluster-rename``);
 - a restore onto an existing cluster identifier silently replaces it;
 - creating or restoring a cluster creates an automated snapshot
   ``rds:<cluster>-<yyyy-mm-dd-hh-mm>``, and the deleted cluster's one stays;
@@ -64,7 +68,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 RDS_CLUSTER = "rds::cluster"
 RDS_CLUSTER_SNAPSHOT = "rds::cluster-snapshot"
 RDS_INSTANCE = "rds::instance"
-RDS_MODELS: tuple[str, ...] = (RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE)
+# A rename (ModifyDBCluster NewDBClusterIdentifier): the cluster is ``renaming`` for a while.
+RDS_CLUSTER_RENAME = "rds::cluster-rename"
+RDS_MODELS: tuple[str, ...] = (RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE, RDS_CLUSTER_RENAME)
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 CONTROL_PREFIX = "/_sandbox/"
@@ -81,6 +87,7 @@ _GONE = "deleted"
 _CREATING = [("creating", "available")]
 _COPYING = [("copying", "available")]
 _DELETING = [("deleting", _GONE)]
+_RENAMING = [("renaming", "available")]
 
 _install_lock = threading.Lock()
 _installed = False
@@ -224,6 +231,12 @@ def _install() -> None:
         return instance
 
     RDSBackend.delete_db_instance = delete_db_instance  # type: ignore[method-assign]
+
+    from .rds_rename import install_rename
+
+    install_rename(
+        RDSBackend, lambda obj: _attach(obj, RDS_CLUSTER_RENAME, _RENAMING), _is_deleting
+    )
 
     def advance_on_describe(name: str, collection: Callable[[RDSBackend], Any]) -> None:
         original = getattr(RDSBackend, name)

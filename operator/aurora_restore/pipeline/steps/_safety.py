@@ -1,4 +1,5 @@
-"""The rails every deletion of an existing cluster passes, checked before each Delete call."""
+"""The rails every deletion of an existing cluster passes, checked before each Delete call
+(existingCluster: Replace) and before each rename and delete (existingCluster: Swap)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from ..errors import safety
 from ..ports import Cluster
 
 
-def check_replaceable(ctx: Context, cluster: Cluster) -> None:
+def check_replaceable(ctx: Context, cluster: Cluster, name: str | None = None) -> None:
+    """Raise unless ``cluster`` may be replaced (deleted by Replace, or renamed away and
+    deleted by Swap). ``name``: the identifier it held as the target, when it has been
+    renamed since (a Swap's retired cluster); patterns and the source check apply to it."""
     target = ctx.spec.target
+    name = name or cluster.identifier
     where = f"Cluster {cluster.identifier} in {cluster.region}"
-    if target.existing_cluster is not ExistingCluster.Replace:
+    if target.existing_cluster is ExistingCluster.Fail:
         raise safety(
             f"{where} already exists and existingCluster is Fail; set existingCluster: Replace "
-            "to replace it",
+            "or Swap to replace it",
             code="ClusterAlreadyExists",
         )
     if cluster.deletion_protection:
@@ -27,7 +32,7 @@ def check_replaceable(ctx: Context, cluster: Cluster) -> None:
     source_cluster = ctx.spec.source.cluster_identifier or (
         snap.cluster_identifier if snap else None
     )
-    if source_cluster == cluster.identifier and ctx.spec.source.region == cluster.region:
+    if source_cluster == name and ctx.spec.source.region == cluster.region:
         raise safety(
             f"{where} is the source of this restore; it is never deleted", code="TargetIsSource"
         )
@@ -41,7 +46,7 @@ def check_replaceable(ctx: Context, cluster: Cluster) -> None:
                 code="ForeignOwner",
             )
         return
-    if ctx.config.replace_allowed_for(cluster.identifier):
+    if ctx.config.replace_allowed_for(name):
         return
     raise safety(
         f"{where} is not tagged dbrestore.io/managed-by and does not match the operator's "

@@ -28,11 +28,12 @@ def terminal(what: str, status: str) -> StepFailure:
 
 def run(ctx: Context) -> StepResult:
     target = ctx.spec.target
-    cluster = ctx.ports.rds.get_cluster(target.region, target.cluster_identifier)
+    identifier = ctx.restore_identifier()
+    cluster = ctx.ports.rds.get_cluster(target.region, identifier)
     if cluster is None:
         raise StepFailure(
             ErrorType.AWSError,
-            f"Cluster {target.cluster_identifier} disappeared from {target.region} while restoring",
+            f"Cluster {identifier} disappeared from {target.region} while restoring",
             code="DBClusterNotFoundFault",
         )
     # Another run may have replaced it meanwhile: never adopt (and later configure) that one.

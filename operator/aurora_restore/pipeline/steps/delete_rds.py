@@ -5,9 +5,10 @@ Instances go first (one Delete call per tick), then the cluster once they are go
 
 from __future__ import annotations
 
-from ...spec import ReplacedCluster
+from ...spec import ExistingCluster, ReplacedCluster
 from ..context import Context, StepResult
 from ..errors import safety
+from ..ports import Cluster
 from ._safety import check_replaceable, made_by_this_run
 
 NAME = "delete-rds"
@@ -26,6 +27,11 @@ def run(ctx: Context) -> StepResult:
         )
     if made_by_this_run(ctx, dict(cluster.tags)):
         return StepResult.skip("The target cluster is this restore's own; nothing to delete")
+    if target.existing_cluster is ExistingCluster.Swap:
+        # Swap keeps the old cluster serving; swap-clusters renames it away later.
+        return StepResult.skip(
+            f"existingCluster is Swap: {cluster.identifier} keeps serving until the swap"
+        )
     if replaced and replaced.resource_id and cluster.resource_id != replaced.resource_id:
         raise safety(
             f"Cluster {cluster.identifier} was created again by someone else while it was being "
@@ -47,7 +53,16 @@ def run(ctx: Context) -> StepResult:
     if cluster.status == "deleting":
         return StepResult.finished("Cluster deletion initiated", reason="DeletionStarted")
 
-    instances = rds.get_instances(target.region, list(cluster.members))
+    final = f"{cluster.identifier}-final-{ctx.operation_id}" if target.final_snapshot else None
+    return delete_next(ctx, cluster, final)
+
+
+def delete_next(ctx: Context, cluster: Cluster, final: str | None) -> StepResult:
+    """One Delete call towards removing ``cluster``: its instances first, then the cluster
+    (done, with ``final`` as its final snapshot). The caller has checked the rails. Also
+    used for a Swap's retired and temporary clusters."""
+    rds = ctx.ports.rds
+    instances = rds.get_instances(cluster.region, list(cluster.members))
     for inst in instances:
         if inst.cluster_identifier not in (None, cluster.identifier):
             raise safety(
@@ -57,7 +72,7 @@ def run(ctx: Context) -> StepResult:
             )
     live = [i for i in instances if i.status != "deleting"]
     if live:
-        rds.delete_instance(target.region, live[0].identifier)
+        rds.delete_instance(cluster.region, live[0].identifier)
         left = len(instances)
         return StepResult.waiting(
             f"Deleting instance {live[0].identifier} of {cluster.identifier} "
@@ -68,8 +83,7 @@ def run(ctx: Context) -> StepResult:
         return StepResult.waiting(
             f"Waiting for {len(instances)} instance(s) of {cluster.identifier} to be deleted"
         )
-    final = f"{cluster.identifier}-final-{ctx.operation_id}" if target.final_snapshot else None
-    rds.delete_cluster(target.region, cluster.identifier, final)
+    rds.delete_cluster(cluster.region, cluster.identifier, final)
     return StepResult(
         True,
         "Cluster deletion initiated",
@@ -77,7 +91,7 @@ def run(ctx: Context) -> StepResult:
         reason="DeletionStarted",
         details={
             "target_cluster_id": cluster.identifier,
-            "target_region": target.region,
+            "target_region": cluster.region,
             "status": "deleting",
         },
     )

@@ -57,7 +57,8 @@ def run(ctx: Context) -> StepResult:
     target = ctx.spec.target
     snap = ctx.status.snapshot
     assert snap
-    existing = ctx.ports.rds.get_cluster(target.region, target.cluster_identifier)
+    identifier = ctx.restore_identifier()
+    existing = ctx.ports.rds.get_cluster(target.region, identifier)
     if existing:
         if made_by_this_run(ctx, dict(existing.tags)):
             record_cluster(ctx, existing)
@@ -69,13 +70,13 @@ def run(ctx: Context) -> StepResult:
         # AWS would refuse, but a stand-in may silently replace it: never restore over a
         # cluster that this run did not create.
         raise safety(
-            f"Cluster {target.cluster_identifier} exists in {target.region} and was not "
+            f"Cluster {identifier} exists in {target.region} and was not "
             "created by this restore; not restoring over it",
             code="ClusterAlreadyExists",
         )
     source_id = ctx.status.copy_.identifier if ctx.status.copy_ else snap.identifier
     request = RestoreRequest(
-        cluster_identifier=target.cluster_identifier,
+        cluster_identifier=identifier,
         snapshot_identifier=source_id,
         engine=snap.engine or "aurora-postgresql",
         engine_version=target.engine_version,
@@ -96,7 +97,7 @@ def run(ctx: Context) -> StepResult:
         details={
             "target_snapshot_name": source_id,
             "target_region": target.region,
-            "target_cluster_id": target.cluster_identifier,
+            "target_cluster_id": identifier,
             "status": cluster.status,
         },
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ...spec import SecretKeyRef
+from ...spec import ClusterStatus, SecretKeyRef
 from ..context import Context, StepResult
 from ..guards import confirm_own_cluster
 from ..ports import DbEndpoint, DbUserSpec
@@ -23,15 +23,43 @@ def _secret(ctx: Context, ref: SecretKeyRef | None, secrets_manager_id: str | No
     return ctx.remember_secret(value)
 
 
+def master_password(ctx: Context) -> str:
+    assert ctx.spec.master_password
+    ref = ctx.spec.master_password
+    return _secret(ctx, ref.secret_ref, ref.secrets_manager_secret_id)
+
+
+def write_connection_secret(ctx: Context, cluster: ClusterStatus, user: str, password: str) -> None:
+    """``user``/``password`` are the master's: the default, unless connectionSecret.user
+    names one of spec.users, whose credentials applications then get instead."""
+    assert ctx.spec.connection_secret and cluster.endpoint and cluster.port
+    dbname = ctx.spec.connection_secret.database
+    named = ctx.spec.connection_secret.user
+    if named is not None:
+        app = next(u for u in ctx.spec.users if u.name == named)
+        user = app.name
+        password = _secret(ctx, app.password_secret_ref, app.password_secrets_manager_secret_id)
+    ctx.ports.secrets.write_connection_secret(
+        ctx.spec.connection_secret.name,
+        {
+            "host": cluster.endpoint,
+            "port": str(cluster.port),
+            "username": user,
+            "password": password,
+            "dbname": dbname,
+            "uri": f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{cluster.endpoint}:{cluster.port}/{quote(dbname, safe='')}",
+        },
+    )
+
+
 def run(ctx: Context) -> StepResult:
     spec = ctx.spec
     if spec.master_password is None:
         return StepResult.skip("Nothing to configure: no masterPassword, users or SQL")
     cluster = ctx.status.cluster
     assert cluster
-    password = _secret(
-        ctx, spec.master_password.secret_ref, spec.master_password.secrets_manager_secret_id
-    )
+    password = master_password(ctx)
     if not cluster.master_password_reset:
         # The restored cluster keeps the source's master password until this reset.
         confirm_own_cluster(
@@ -78,28 +106,13 @@ def run(ctx: Context) -> StepResult:
         )
         ctx.ports.database.run_sql(master, label, script.database, text)
         ctx.status.sql_applied = index + 1
-    if spec.connection_secret:
-        dbname = spec.connection_secret.database
-        # Applications get their own role when one is named; the master is the default.
-        user, secret = master.user, password
-        if spec.connection_secret.user is not None:
-            app = next(u for u in users if u.name == spec.connection_secret.user)
-            user, secret = app.name, app.password
-        ctx.ports.secrets.write_connection_secret(
-            spec.connection_secret.name,
-            {
-                "host": cluster.endpoint,
-                "port": str(cluster.port),
-                "username": user,
-                "password": secret,
-                "dbname": dbname,
-                "uri": f"postgresql://{quote(user, safe='')}:{quote(secret, safe='')}"
-                f"@{cluster.endpoint}:{cluster.port}/{quote(dbname, safe='')}",
-            },
-        )
+    # A swap writes it once the new cluster answers at the target's endpoint.
+    if spec.connection_secret and not ctx.status.swap:
+        write_connection_secret(ctx, cluster, master.user, password)
     done = [f"{len(users)} user(s)", f"{len(spec.sql)} SQL script(s)"]
     if spec.connection_secret:
-        done.append(f"connection Secret {spec.connection_secret.name}")
+        later = " (after the swap)" if ctx.status.swap else ""
+        done.append(f"connection Secret {spec.connection_secret.name}{later}")
     return StepResult.finished(
         "Database users configured successfully: " + ", ".join(done),
         reason="DatabaseConfigured",

@@ -6,7 +6,7 @@ from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, parse_duration
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot
-from . import preflight
+from . import _swap, preflight
 
 NAME = "snapshot-check"
 # States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
@@ -119,6 +119,7 @@ def run(ctx: Context) -> StepResult:
     )
     # Now that the snapshot's cluster is known, the rails again (never the source).
     preflight.check_target(ctx)
+    _swap.plan(ctx)
     return StepResult.finished(
         "Snapshot found successfully",
         reason="SnapshotFound",
