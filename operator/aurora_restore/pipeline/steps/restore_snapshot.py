@@ -1,4 +1,5 @@
-"""restore-snapshot: start RestoreDBClusterFromSnapshot (after checking the network)."""
+"""restore-snapshot: start RestoreDBClusterFromSnapshot (after checking the network), or for
+source.method PointInTime and Clone, RestoreDBClusterToPointInTime (see _sources.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from ...spec import ClusterStatus
 from ..context import Context, StepResult
 from ..errors import invalid, safety
 from ..ports import Cluster, RestoreRequest
+from . import _sources
 from ._safety import made_by_this_run
 
 NAME = "restore-snapshot"
@@ -44,12 +46,11 @@ def _subnet_group(ctx: Context) -> str | None:
 
 def run(ctx: Context) -> StepResult:
     target = ctx.spec.target
-    snap = ctx.status.snapshot
-    assert snap
     existing = ctx.ports.rds.get_cluster(target.region, target.cluster_identifier)
     if existing:
         if made_by_this_run(ctx, dict(existing.tags)):
             record_cluster(ctx, existing)
+            _sources.adopt(ctx, existing)
             return StepResult.finished(
                 "Snapshot restore already initiated; following it", reason="ClusterRestoreStarted"
             )
@@ -60,6 +61,18 @@ def run(ctx: Context) -> StepResult:
             "created by this restore; not restoring over it",
             code="ClusterAlreadyExists",
         )
+    if ctx.spec.source.from_cluster:
+        cluster, details = _sources.restore(ctx, _subnet_group(ctx))
+        record_cluster(ctx, cluster)
+        return StepResult(
+            True,
+            f"{_sources.label(ctx).capitalize()} initiated",
+            wait=ctx.config.poll_floor,
+            reason="ClusterRestoreStarted",
+            details=details,
+        )
+    snap = ctx.status.snapshot
+    assert snap
     source_id = ctx.status.copy_.identifier if ctx.status.copy_ else snap.identifier
     request = RestoreRequest(
         cluster_identifier=target.cluster_identifier,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, parse_duration
+from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, SourceStatus, parse_duration
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot
+from . import _sources
 
 NAME = "snapshot-check"
 # States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
@@ -37,6 +38,8 @@ def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
 
 def run(ctx: Context) -> StepResult:
     source = ctx.spec.source
+    if source.from_cluster:
+        return _sources.check_source(ctx)
     candidates, searched = _candidates(ctx)
     available = [s for s in candidates if s.status == "available"]
     if not available:
@@ -86,6 +89,12 @@ def run(ctx: Context) -> StepResult:
         engine_version=snap.engine_version,
         cluster_identifier=snap.cluster_identifier,
         created_at=iso(snap.created_at) if snap.created_at else None,
+    )
+    ctx.status.source = SourceStatus(
+        method=source.method.value,
+        region=source.region,
+        cluster_identifier=snap.cluster_identifier or None,
+        restore_time=ctx.status.snapshot.created_at,
     )
     return StepResult.finished(
         "Snapshot found successfully",
