@@ -150,7 +150,7 @@ DATE_RULE = rule(
 # source.restoreTime: the same calendar check on its date part (same offsets).
 RESTORE_TIME = f"^(?:latest|{spec.RESTORE_TIME.pattern[1:-1]})$"
 RESTORE_TIME_RULE = rule(
-    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T') || (" + _CALENDAR,
+    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*$') || (" + _CALENDAR,
     "must be an RFC 3339 UTC time that exists in the calendar, or 'latest'",
 )
 SNAPSHOT_LENGTH_RULE = rule(

@@ -34,6 +34,8 @@ EXPECTED_EXAMPLES = {
     "replace-existing.yaml",
     "users-and-sql.yaml",
     "nightly-refresh.yaml",
+    "point-in-time.yaml",
+    "clone.yaml",
 }
 
 
