@@ -155,22 +155,25 @@ def _resolved_time(ctx: Context) -> str:
     return iso(cluster.latest_restorable_time)
 
 
-def restore(ctx: Context, subnet_group: str | None) -> tuple[Cluster, dict[str, object]]:
-    """restore-snapshot for PointInTime and Clone: one RestoreDBClusterToPointInTime."""
+def restore(
+    ctx: Context, identifier: str, subnet_group: str | None
+) -> tuple[Cluster, dict[str, object]]:
+    """restore-snapshot for PointInTime and Clone: one RestoreDBClusterToPointInTime that
+    creates ``identifier`` (the step decides the name, as for a snapshot restore)."""
     source, target = ctx.spec.source, ctx.spec.target
     assert source.cluster_identifier
     # The rail behind the spec's rule: the new cluster is never the source itself.
-    if source.cluster_identifier == target.cluster_identifier and source.region == target.region:
+    if source.cluster_identifier == identifier and source.region == target.region:
         raise safety(
-            f"Cluster {target.cluster_identifier} in {target.region} is the source of this "
-            f"{label(ctx)}; it is never restored over",
+            f"Cluster {identifier} in {target.region} is the source of this {label(ctx)}; it "
+            "is never restored over",
             code="TargetIsSource",
         )
     clone = source.method is SourceMethod.Clone
     latest = clone or source.restore_time == "latest"
     when = _resolved_time(ctx)
     request = PointInTimeRequest(
-        cluster_identifier=target.cluster_identifier,
+        cluster_identifier=identifier,
         source_cluster_identifier=source.cluster_identifier,
         restore_type=COPY_ON_WRITE if clone else FULL_COPY,
         restore_to_time=None if latest else parse_restore_time(when),
@@ -192,7 +195,7 @@ def restore(ctx: Context, subnet_group: str | None) -> tuple[Cluster, dict[str, 
         "restore_time": when,
         "use_latest_restorable_time": latest,
         "target_region": target.region,
-        "target_cluster_id": target.cluster_identifier,
+        "target_cluster_id": identifier,
         "status": cluster.status,
     }
     return cluster, details

@@ -62,7 +62,7 @@ def run(ctx: Context) -> StepResult:
             code="ClusterAlreadyExists",
         )
     if ctx.spec.source.from_cluster:
-        cluster, details = _sources.restore(ctx, _subnet_group(ctx))
+        cluster, details = _sources.restore(ctx, target.cluster_identifier, _subnet_group(ctx))
         record_cluster(ctx, cluster)
         return StepResult(
             True,
