@@ -25,6 +25,17 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .source_method import (  # noqa: F401  (part of the contract, re-exported)
+    METHOD_LABELS,
+    RESTORE_TIME,
+    SourceMethod,
+    parse_restore_time,
+    region_problem,
+    source_problem,
+    spec_problem,
+    validate_restore_time,
+)
+
 # --- identifier rules -------------------------------------------------------------------
 
 _AWS_ID_RULE = (
@@ -165,33 +176,6 @@ def _date(value: str) -> str:
     return value
 
 
-# RFC 3339 in UTC ("Z"), to the second or finer; the CRD carries the same pattern.
-RESTORE_TIME = re.compile(
-    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?Z$"
-)
-
-
-def _restore_time(value: str) -> str:
-    if value == "latest":
-        return value
-    try:
-        if not RESTORE_TIME.fullmatch(value):
-            raise ValueError
-        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            "must be an RFC 3339 UTC time such as 2026-11-26T03:00:00Z, or 'latest' "
-            f"(got {value[:40]!r})"
-        ) from None
-    return value
-
-
-def parse_restore_time(value: str) -> dt.datetime:
-    """A validated ``source.restoreTime`` other than ``latest``, as an aware UTC datetime."""
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _pg_user(value: str) -> str:
     if not PG_NAME.fullmatch(value):
         raise ValueError(
@@ -241,22 +225,6 @@ class SnapshotType(StrEnum):
     any = "any"
 
 
-class SourceMethod(StrEnum):
-    """How the new cluster is made: from a snapshot, or from the source cluster itself."""
-
-    Snapshot = "Snapshot"
-    PointInTime = "PointInTime"
-    Clone = "Clone"
-
-
-# What each method is called in messages.
-METHOD_LABELS = {
-    SourceMethod.Snapshot: "snapshot restore",
-    SourceMethod.PointInTime: "point-in-time restore",
-    SourceMethod.Clone: "clone",
-}
-
-
 class Source(Model):
     region: Region
     method: SourceMethod = SourceMethod.Snapshot
@@ -267,7 +235,7 @@ class Source(Model):
     snapshot_type: SnapshotType = SnapshotType.automated
     wait_timeout: Duration = "1h"
     # PointInTime only: an RFC 3339 UTC time, or "latest" (UseLatestRestorableTime).
-    restore_time: Annotated[str, AfterValidator(_restore_time)] | None = None
+    restore_time: Annotated[str, AfterValidator(validate_restore_time)] | None = None
 
     @property
     def from_cluster(self) -> bool:
@@ -276,19 +244,8 @@ class Source(Model):
 
     @model_validator(mode="after")
     def _one_way_to_find(self) -> Source:
-        if (self.restore_time is None) == (self.method is SourceMethod.PointInTime):
-            raise ValueError(
-                "restoreTime is required with method PointInTime and only applies to it"
-            )
-        if self.from_cluster and (
-            self.snapshot_identifier is not None
-            or self.date is not None
-            or self.snapshot_type is not SnapshotType.automated
-        ):
-            raise ValueError(
-                "snapshotIdentifier, date and snapshotType only apply to method Snapshot; "
-                "PointInTime and Clone take clusterIdentifier"
-            )
+        if problem := source_problem(self):
+            raise ValueError(problem)
         if (self.snapshot_identifier is None) == (self.cluster_identifier is None):
             raise ValueError(
                 "set exactly one of snapshotIdentifier (an exact snapshot) or "
@@ -497,12 +454,8 @@ class AuroraRestoreSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> AuroraRestoreSpec:
-        if self.source.from_cluster and self.cross_region:
-            raise ValueError(
-                f"source.method {self.source.method.value} needs target.region equal to "
-                f"source.region ({self.source.region}, not {self.target.region}): only a "
-                "snapshot is copied across regions"
-            )
+        if problem := region_problem(self):
+            raise ValueError(problem)
         if (
             self.source.cluster_identifier == self.target.cluster_identifier
             and self.source.region == self.target.region
@@ -526,15 +479,8 @@ class AuroraRestoreSpec(Model):
                 "copy.kmsKeyId only applies when target.region differs from source.region; "
                 "remove it or use target.kmsKeyId"
             )
-        if self.source.from_cluster and self.copy_.target_snapshot_identifier:
-            raise ValueError(
-                "copy does not apply to source.method PointInTime or Clone: no snapshot is copied"
-            )
-        if self.source.from_cluster and self.target.engine_version:
-            raise ValueError(
-                "target.engineVersion does not apply to source.method PointInTime or Clone: the "
-                "new cluster runs the source cluster's engine version"
-            )
+        if problem := spec_problem(self):
+            raise ValueError(problem)
         needs_db = self.users or self.sql or self.connection_secret
         if needs_db and self.master_password is None:
             raise ValueError(

@@ -66,8 +66,8 @@ def _window(cluster: Cluster) -> str:
     return f"{iso(earliest) if earliest else '?'} to {iso(latest) if latest else '?'}"
 
 
-def check_source(ctx: Context) -> StepResult:
-    """snapshot-check for PointInTime and Clone: the source cluster, and its window."""
+def check_source(ctx: Context, step: str) -> StepResult:
+    """snapshot-check (``step``) for PointInTime and Clone: the source cluster, its window."""
     source = ctx.spec.source
     assert source.cluster_identifier
     where = f"Source cluster {source.cluster_identifier} in {source.region}"
@@ -81,7 +81,7 @@ def check_source(ctx: Context) -> StepResult:
             code=cluster.status,
         )
     if cluster.status != "available":
-        started = parse_iso(ctx.status.step("snapshot-check").started_at or ctx.iso_now())
+        started = parse_iso(ctx.status.step(step).started_at or ctx.iso_now())
         if ctx.now - started >= parse_duration(source.wait_timeout):
             raise StepFailure(
                 ErrorType.AWSError,

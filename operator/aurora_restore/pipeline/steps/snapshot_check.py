@@ -39,7 +39,7 @@ def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
 def run(ctx: Context) -> StepResult:
     source = ctx.spec.source
     if source.from_cluster:
-        return _sources.check_source(ctx)
+        return _sources.check_source(ctx, NAME)
     candidates, searched = _candidates(ctx)
     available = [s for s in candidates if s.status == "available"]
     if not available:
