@@ -76,6 +76,7 @@ def one_of(a: str, b: str, message: str) -> Schema:
 
 
 _SNAP = "self.source.snapshotIdentifier"
+_SNAPSHOT_METHOD = "(!has(self.source.method) || self.source.method == 'Snapshot')"
 _TARGET = "self.target.clusterIdentifier.lowerAscii()"
 SPEC_RULES = [
     rule(
@@ -99,6 +100,25 @@ SPEC_RULES = [
         "target.clusterIdentifier is the cluster the source snapshot was taken from; "
         "restore to a different cluster",
         ".target.clusterIdentifier",
+    ),
+    # PointInTime and Clone make the new cluster from the source cluster: same region, no
+    # snapshot copied, the source's engine version.
+    rule(
+        f"{_SNAPSHOT_METHOD} || self.source.region == self.target.region",
+        "source.method PointInTime and Clone need target.region equal to source.region: only "
+        "a snapshot is copied across regions",
+        ".target.region",
+    ),
+    rule(
+        f"{_SNAPSHOT_METHOD} || !has(self.copy) || !has(self.copy.targetSnapshotIdentifier)",
+        "copy does not apply to source.method PointInTime or Clone: no snapshot is copied",
+        ".copy",
+    ),
+    rule(
+        f"{_SNAPSHOT_METHOD} || !has(self.target.engineVersion)",
+        "target.engineVersion does not apply to source.method PointInTime or Clone: the new "
+        "cluster runs the source cluster's engine version",
+        ".target.engineVersion",
     ),
     rule(
         "!has(self.copy) || !has(self.copy.kmsKeyId) || self.source.region != self.target.region",
@@ -124,12 +144,20 @@ SPEC_RULES = [
 # 01-12 and the day 01-31); written out because timestamp() would fail with an evaluation
 # error instead of a message. Year 0000 is rejected as Python's date() does.
 _Y = "int(self.substring(0, 4))"
-DATE_RULE = rule(
-    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || ("
+_CALENDAR = (
     f"{_Y} >= 1 && int(self.substring(8, 10)) <= (self.substring(5, 7) == '02'"
     f" ? (({_Y} % 4 == 0 && {_Y} % 100 != 0) || {_Y} % 400 == 0 ? 29 : 28)"
-    " : (self.substring(5, 7) in ['04', '06', '09', '11'] ? 30 : 31)))",
+    " : (self.substring(5, 7) in ['04', '06', '09', '11'] ? 30 : 31)))"
+)
+DATE_RULE = rule(
+    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || (" + _CALENDAR,
     "must be a UTC date YYYY-MM-DD that exists in the calendar, or 'latest'",
+)
+# source.restoreTime: the same calendar check on its date part (same offsets).
+RESTORE_TIME = f"^(?:latest|{spec.RESTORE_TIME.pattern[1:-1]})$"
+RESTORE_TIME_RULE = rule(
+    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*$') || (" + _CALENDAR,
+    "must be an RFC 3339 UTC time that exists in the calendar, or 'latest'",
 )
 SNAPSHOT_LENGTH_RULE = rule(
     "size(self) <= 255 || (self.startsWith('arn:')"
@@ -264,10 +292,26 @@ def secret_key_ref(description: str) -> Schema:
 def restore_spec(description: str) -> Schema:
     """The AuroraRestore spec, also used as the AuroraRestoreSchedule template."""
     source = obj(
-        "Where the snapshot comes from: an exact snapshot, or a cluster whose snapshot is "
-        "chosen by date.",
+        "Where the data comes from: an exact snapshot, a cluster whose snapshot is chosen by "
+        "date, or (method PointInTime or Clone) the source cluster itself.",
         {
             "region": region("AWS region of the source snapshot or cluster, e.g. us-east-1."),
+            "method": enum(
+                "Snapshot: restore a snapshot (copied across regions when needed). PointInTime: "
+                "restore source.clusterIdentifier as of source.restoreTime. Clone: a "
+                "copy-on-write clone of source.clusterIdentifier. PointInTime and Clone need "
+                "target.region equal to source.region.",
+                values(spec.SourceMethod),
+                default=spec.SourceMethod.Snapshot.value,
+            ),
+            "restoreTime": string(
+                "Only with method PointInTime: an RFC 3339 UTC time such as "
+                "2026-11-26T03:00:00Z within the source's restorable window, or 'latest' "
+                "(its latest restorable time).",
+                pattern=RESTORE_TIME,
+                max_length=27,
+                rules=[RESTORE_TIME_RULE],
+            ),
             "snapshotIdentifier": string(
                 "An exact snapshot: a manual name, an automated rds:<cluster>-YYYY-MM-DD-HH-MM "
                 "name, or a cluster snapshot ARN in source.region. Not with clusterIdentifier.",
@@ -299,6 +343,18 @@ def restore_spec(description: str) -> Schema:
         },
         required=["region"],
         rules=[
+            rule(
+                "has(self.restoreTime) == (has(self.method) && self.method == 'PointInTime')",
+                "restoreTime is required with method PointInTime and only applies to it",
+                ".restoreTime",
+            ),
+            rule(
+                "!has(self.method) || self.method == 'Snapshot' || (!has(self.snapshotIdentifier)"
+                " && !has(self.date) && (!has(self.snapshotType)"
+                " || self.snapshotType == 'automated'))",
+                "snapshotIdentifier, date and snapshotType only apply to method Snapshot; "
+                "PointInTime and Clone take clusterIdentifier",
+            ),
             one_of(
                 "snapshotIdentifier",
                 "clusterIdentifier",
@@ -676,6 +732,26 @@ def restore_status() -> Schema:
                     "engineVersion": s("Engine version."),
                     "clusterIdentifier": s("Cluster it was taken from."),
                     "createdAt": t("When it was taken (RFC 3339)."),
+                },
+            ),
+            "source": obj(
+                "How the new cluster was made (source.method), and as of when.",
+                {
+                    "method": s("Snapshot, PointInTime or Clone."),
+                    "region": s("Source region."),
+                    "clusterIdentifier": s("Source cluster."),
+                    "restoreTime": s(
+                        "The time whose data the new cluster holds (RFC 3339): the snapshot's "
+                        "creation, the requested time, the resolved time for latest, or when "
+                        "the clone was made."
+                    ),
+                    "useLatestRestorableTime": {
+                        "type": "boolean",
+                        "description": "Whether the restore asked AWS for the latest time.",
+                    },
+                    "restoreType": s("full-copy (point in time) or copy-on-write (clone)."),
+                    "earliestRestorableTime": s("The source's earliest restorable time."),
+                    "latestRestorableTime": s("The source's latest restorable time."),
                 },
             ),
             "copy": obj(

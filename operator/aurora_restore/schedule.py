@@ -299,7 +299,8 @@ def child_spec(
     a run that starts late, or crosses midnight, still restores the intended day."""
     spec = copy.deepcopy(dict(template))
     source = parsed.template.source
-    if source.cluster_identifier is not None and source.date is None:
+    # PointInTime and Clone take no date: a nightly clone is of the source as it is then.
+    if source.cluster_identifier is not None and source.date is None and not source.from_cluster:
         spec["source"] = {**spec.get("source", {}), "date": resolved_date(scheduled, tz)}
     return spec
 

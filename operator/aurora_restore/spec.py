@@ -27,6 +27,17 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .source_method import (  # noqa: F401  (part of the contract, re-exported)
+    METHOD_LABELS,
+    RESTORE_TIME,
+    SourceMethod,
+    parse_restore_time,
+    region_problem,
+    source_problem,
+    spec_problem,
+    validate_restore_time,
+)
+
 # --- identifier rules -------------------------------------------------------------------
 
 _AWS_ID_RULE = (
@@ -223,15 +234,25 @@ class SnapshotType(StrEnum):
 
 class Source(Model):
     region: Region
+    method: SourceMethod = SourceMethod.Snapshot
     snapshot_identifier: SourceSnapshotId | None = None
     cluster_identifier: ClusterId | None = None
     # None means "yesterday (UTC)", the seed's rule; resolved when a run starts.
     date: Annotated[str, AfterValidator(_date)] | None = None
     snapshot_type: SnapshotType = SnapshotType.automated
     wait_timeout: Duration = "1h"
+    # PointInTime only: an RFC 3339 UTC time, or "latest" (UseLatestRestorableTime).
+    restore_time: Annotated[str, AfterValidator(validate_restore_time)] | None = None
+
+    @property
+    def from_cluster(self) -> bool:
+        """PointInTime and Clone make the new cluster from the source cluster, not a snapshot."""
+        return self.method is not SourceMethod.Snapshot
 
     @model_validator(mode="after")
     def _one_way_to_find(self) -> Source:
+        if problem := source_problem(self):
+            raise ValueError(problem)
         if (self.snapshot_identifier is None) == (self.cluster_identifier is None):
             raise ValueError(
                 "set exactly one of snapshotIdentifier (an exact snapshot) or "
@@ -447,6 +468,8 @@ class AuroraRestoreSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> AuroraRestoreSpec:
+        if problem := region_problem(self):
+            raise ValueError(problem)
         if (
             self.source.cluster_identifier == self.target.cluster_identifier
             and self.source.region == self.target.region
@@ -470,6 +493,8 @@ class AuroraRestoreSpec(Model):
                 "copy.kmsKeyId only applies when target.region differs from source.region; "
                 "remove it or use target.kmsKeyId"
             )
+        if problem := spec_problem(self):
+            raise ValueError(problem)
         needs_db = self.users or self.sql or self.connection_secret
         if needs_db and self.master_password is None:
             raise ValueError(
@@ -586,6 +611,21 @@ class SnapshotStatus(StatusModel):
     created_at: str | None = None
 
 
+class SourceStatus(StatusModel):
+    """How the new cluster was made, and as of when."""
+
+    method: str
+    region: str
+    cluster_identifier: str | None = None
+    # The time whose data the new cluster holds: the snapshot's creation, the requested
+    # restoreTime, the source's LatestRestorableTime for "latest", the call time of a clone.
+    restore_time: str | None = None
+    use_latest_restorable_time: bool = False
+    restore_type: str | None = None
+    earliest_restorable_time: str | None = None
+    latest_restorable_time: str | None = None
+
+
 class CopyStatus(StatusModel):
     identifier: str
     region: str
@@ -675,6 +715,7 @@ class AuroraRestoreStatus(StatusModel):
     # crossing midnight keeps looking for the same day.
     snapshot_date: str | None = None
     snapshot: SnapshotStatus | None = None
+    source: SourceStatus | None = None
     copy_: CopyStatus | None = Field(default=None, alias="copy")
     replaced: ReplacedCluster | None = None
     swap: SwapStatus | None = None
@@ -775,7 +816,7 @@ def validate_spec(document: Any) -> AuroraRestoreSpec:
 
 def resolve_snapshot_date(spec: AuroraRestoreSpec, now: dt.datetime) -> str | None:
     """The seed's default is yesterday's (UTC) snapshot, fixed when a run starts."""
-    if spec.source.cluster_identifier is None:
+    if spec.source.cluster_identifier is None or spec.source.from_cluster:
         return None
     if spec.source.date is not None:
         return spec.source.date

@@ -12,6 +12,7 @@ from schedule_support import UID, Clock, template, utc
 from aurora_restore import schedule as core
 from aurora_restore.k8s import handlers
 from aurora_restore.schedule_spec import AuroraRestoreScheduleStatus
+from aurora_restore.spec import validate_spec
 from kstatus_rules import Current, Failed, InProgress, kstatus
 
 
@@ -403,6 +404,21 @@ def test_an_explicit_date_or_snapshot_is_left_alone(world, clock: Clock) -> None
     assert snap.create is not None
     assert "date" not in snap.create.body["spec"]["source"]
     assert snap.create.body["spec"] == exact
+
+
+@pytest.mark.parametrize(
+    "source", [{"method": "Clone"}, {"method": "PointInTime", "restoreTime": "latest"}]
+)
+def test_a_clone_or_point_in_time_run_gets_no_date(world, clock: Clock, source: dict) -> None:
+    clock.at("2026-11-20T03:30:00")
+    spec = {
+        "source": {"region": "us-east-1", "clusterIdentifier": "prod", **source},
+        "target": {"region": "us-east-1", "clusterIdentifier": "staging"},
+    }
+    plan = world(template=spec).look()
+    assert plan.create is not None
+    assert plan.create.body["spec"] == spec
+    validate_spec(plan.create.body["spec"])
 
 
 def test_long_schedule_names_give_valid_distinct_child_names() -> None:

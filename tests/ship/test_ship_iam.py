@@ -18,6 +18,7 @@ OPERATIONS = {
         "DeleteDBInstance",
         "DeleteDBCluster",
         "RestoreDBClusterFromSnapshot",
+        "RestoreDBClusterToPointInTime",
         "CreateDBInstance",
         "ModifyDBCluster",
         "DeleteDBClusterSnapshot",

@@ -46,6 +46,7 @@ def test_the_scan_finds_the_pipelines_calls() -> None:
     for expected in (
         ("rds", "CopyDBClusterSnapshot"),
         ("rds", "RestoreDBClusterFromSnapshot"),
+        ("rds", "RestoreDBClusterToPointInTime"),
         ("rds", "DeleteDBCluster"),
         ("dynamodb", "PutItem"),
         ("sns", "Publish"),

@@ -246,6 +246,13 @@ def _date_rule(value: str) -> bool:
     return year >= 1 and day <= days
 
 
+def _restore_time_rule(value: str) -> bool:
+    # The calendar check of the date part; the pattern has checked the rest.
+    if value == "latest" or not re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T", value):
+        return True
+    return _date_rule(value[:10])
+
+
 def _snapshot_length_rule(value: str) -> bool:
     return len(value) <= 255 or (
         value.startswith("arn:") and len(value) - value.find(":cluster-snapshot:") <= 18 + 255
@@ -259,6 +266,7 @@ def _pg_user_rule(value: str) -> bool:
 
 FIELD_RULES: dict[str, Callable[[str], bool]] = {
     "must be a UTC date YYYY-MM-DD that exists in the calendar, or 'latest'": _date_rule,
+    "must be an RFC 3339 UTC time that exists in the calendar, or 'latest'": _restore_time_rule,
     "a cluster snapshot identifier must be 1-255 characters long": _snapshot_length_rule,
     "the user name is reserved by PostgreSQL or RDS (postgres, public, pg_*, rds*); "
     "choose another name": _pg_user_rule,

@@ -54,6 +54,22 @@ def target(**fields: Any) -> dict[str, Any]:
 
 SNAP_ARN = "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:"
 
+
+def from_cluster(method: str = "PointInTime", **source: Any) -> dict[str, Any]:
+    """A source.method PointInTime (or Clone) source, in us-east-1."""
+    doc: dict[str, Any] = {"region": "us-east-1", "method": method, "clusterIdentifier": "prod"}
+    if method == "PointInTime":
+        doc["restoreTime"] = "2026-11-26T03:00:00Z"
+    return {k: v for k, v in {**doc, **source}.items() if v is not None}
+
+
+def near(method: str = "PointInTime", **target_fields: Any) -> dict[str, Any]:
+    """A PointInTime or Clone spec with the target beside the source (us-east-1)."""
+    return base_spec(
+        source=from_cluster(method), target=target(region="us-east-1", **target_fields)
+    )
+
+
 # CEL rule message -> [(spec document that breaks only that rule, model message substring)].
 RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
     "set exactly one of snapshotIdentifier (an exact snapshot) or clusterIdentifier (pick "
@@ -95,6 +111,59 @@ RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
             "must be a UTC date YYYY-MM-DD",
         )
         for day in ("2026-02-30", "2025-02-29", "1900-02-29", "2026-04-31", "0000-01-01")
+    ],
+    "restoreTime is required with method PointInTime and only applies to it": [
+        (
+            base_spec(source=from_cluster(restoreTime=None), target=SAME_REGION),
+            "restoreTime is required",
+        ),
+        (
+            base_spec(source=from_cluster("Clone", restoreTime="latest"), target=SAME_REGION),
+            "restoreTime is required",
+        ),
+        (
+            base_spec(
+                source={"region": "us-east-1", "clusterIdentifier": "p", "restoreTime": "latest"}
+            ),
+            "restoreTime is required",
+        ),
+    ],
+    "snapshotIdentifier, date and snapshotType only apply to method Snapshot; PointInTime and "
+    "Clone take clusterIdentifier": [
+        (
+            base_spec(source=from_cluster(method, **fields), target=SAME_REGION),
+            "only apply to method Snapshot",
+        )
+        for method in ("PointInTime", "Clone")
+        for fields in (
+            {"clusterIdentifier": None, "snapshotIdentifier": "prod-manual-1"},
+            {"date": "latest"},
+            {"snapshotType": "manual"},
+        )
+    ],
+    "must be an RFC 3339 UTC time that exists in the calendar, or 'latest'": [
+        (
+            base_spec(source=from_cluster(restoreTime=when), target=SAME_REGION),
+            "must be an RFC 3339 UTC time",
+        )
+        for when in ("2026-02-30T03:00:00Z", "2025-02-29T00:00:00Z", "2026-04-31T12:00:00.5Z")
+    ],
+    "source.method PointInTime and Clone need target.region equal to source.region: only a "
+    "snapshot is copied across regions": [
+        (base_spec(source=from_cluster(method)), f"source.method {method} needs target.region")
+        for method in ("PointInTime", "Clone")
+    ],
+    "copy does not apply to source.method PointInTime or Clone: no snapshot is copied": [
+        (
+            {**near(method), "copy": {"targetSnapshotIdentifier": "c"}},
+            "copy does not apply to source.method",
+        )
+        for method in ("PointInTime", "Clone")
+    ],
+    "target.engineVersion does not apply to source.method PointInTime or Clone: the new cluster "
+    "runs the source cluster's engine version": [
+        (near(method, engineVersion="16.4"), "target.engineVersion does not apply")
+        for method in ("PointInTime", "Clone")
     ],
     "set either dbSubnetGroupName or vpcId with subnetIds, not both": [
         (
@@ -151,7 +220,9 @@ RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
     ],
     "target.clusterIdentifier is the source cluster itself in the same region; restore to a "
     "different cluster": [
-        (base_spec(target=target(region="us-east-1", clusterIdentifier="Prod")), "source cluster")
+        (base_spec(target=target(region="us-east-1", clusterIdentifier="Prod")), "source cluster"),
+        (near("PointInTime", clusterIdentifier="prod"), "source cluster"),
+        (near("Clone", clusterIdentifier="prod"), "source cluster"),
     ],
     "target.clusterIdentifier is the cluster the source snapshot was taken from; restore to a "
     "different cluster": [
@@ -222,6 +293,13 @@ RULE_NEAR_MISSES: list[dict[str, Any]] = [
         connectionSecret={"name": "db", "user": "app"},
     ),
     base_spec(copy={"kmsKeyId": "alias/x"}),
+    near("PointInTime"),
+    near("Clone"),
+    base_spec(source=from_cluster(restoreTime="latest"), target=target(region="us-east-1")),
+    base_spec(source=from_cluster(restoreTime="2024-02-29T23:59:59.123456Z"), target=SAME_REGION),
+    base_spec(source=from_cluster("Clone", snapshotType="automated"), target=SAME_REGION),
+    base_spec(source={"region": "us-east-1", "clusterIdentifier": "p", "method": "Snapshot"}),
+    {**near("Clone"), "copy": {}},
 ]
 
 
@@ -405,6 +483,25 @@ def test_date_agrees(value: str) -> None:
     except SpecError:
         model_ok = False
     assert model_ok == field_accepts("spec.source.date", value)
+
+
+@FAST
+@given(
+    noisy(
+        r"[0-9]{4}-(0[0-9]|1[0-3])-([0-3][0-9])T([0-2][0-9]):[0-6][0-9]:[0-6][0-9](\.[0-9]{1,7})?Z",
+        r"latest",
+        alphabet="0123456789-:.TZz+ latest",
+        max_size=30,
+    )
+)
+def test_restore_time_agrees(value: str) -> None:
+    doc = base_spec(source=from_cluster(restoreTime=value), target=SAME_REGION)
+    try:
+        validate_spec(doc)
+        model_ok = True
+    except SpecError:
+        model_ok = False
+    assert model_ok == field_accepts("spec.source.restoreTime", value)
 
 
 @FAST

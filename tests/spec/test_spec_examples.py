@@ -35,6 +35,8 @@ EXPECTED_EXAMPLES = {
     "swap-existing.yaml",
     "users-and-sql.yaml",
     "nightly-refresh.yaml",
+    "point-in-time.yaml",
+    "clone.yaml",
 }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pipeline.context import READS, Deferred
-from ..pipeline.ports import Cluster, Instance, RestoreRequest, Snapshot
+from ..pipeline.ports import Cluster, Instance, PointInTimeRequest, RestoreRequest, Snapshot
 from .batching import WATCHER, Describer
 from .clients import THROTTLING, Clients
 from .ratelimit import RegionLimits
@@ -138,6 +138,8 @@ def _cluster(item: Mapping[str, Any], region: str) -> Cluster:
         engine=item.get("Engine", "aurora-postgresql"),
         tags=_tags(item.get("TagList")),
         resource_id=item.get("DbClusterResourceId"),
+        earliest_restorable_time=item.get("EarliestRestorableTime"),
+        latest_restorable_time=item.get("LatestRestorableTime"),
     )
 
 
@@ -503,6 +505,32 @@ class RdsAdapter:
             params["VpcSecurityGroupIds"] = list(request.vpc_security_group_ids)
         try:
             response = self._call(region, "RestoreDBClusterFromSnapshot", **params)
+        finally:
+            self._mutated(region, CLUSTERS, request.cluster_identifier)
+        return _cluster(response["DBCluster"], region)
+
+    def restore_cluster_to_point_in_time(self, region: str, request: PointInTimeRequest) -> Cluster:
+        params: dict[str, Any] = {
+            "DBClusterIdentifier": request.cluster_identifier,
+            "SourceDBClusterIdentifier": request.source_cluster_identifier,
+            "RestoreType": request.restore_type,
+            "DeletionProtection": request.deletion_protection,
+            "Tags": _tag_list(request.tags),
+        }
+        if request.use_latest_restorable_time:
+            params["UseLatestRestorableTime"] = True
+        elif request.restore_to_time is not None:
+            params["RestoreToTime"] = request.restore_to_time
+        optional = {
+            "DBSubnetGroupName": request.db_subnet_group_name,
+            "KmsKeyId": request.kms_key_id,
+            "DBClusterParameterGroupName": request.db_cluster_parameter_group_name,
+        }
+        params.update({k: v for k, v in optional.items() if v})
+        if request.vpc_security_group_ids:
+            params["VpcSecurityGroupIds"] = list(request.vpc_security_group_ids)
+        try:
+            response = self._call(region, "RestoreDBClusterToPointInTime", **params)
         finally:
             self._mutated(region, CLUSTERS, request.cluster_identifier)
         return _cluster(response["DBCluster"], region)

@@ -47,6 +47,9 @@ class Cluster:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Unlike the ARN, this changes when a cluster is deleted and created again by name.
     resource_id: str | None = None
+    # The point-in-time window of its continuous backups (None when AWS reports none).
+    earliest_restorable_time: dt.datetime | None = None
+    latest_restorable_time: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,23 @@ class RestoreRequest:
     snapshot_identifier: str
     engine: str
     engine_version: str | None
+    db_subnet_group_name: str | None
+    vpc_security_group_ids: Sequence[str]
+    kms_key_id: str | None
+    db_cluster_parameter_group_name: str | None
+    deletion_protection: bool
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PointInTimeRequest:
+    """RestoreDBClusterToPointInTime: a point-in-time restore, or (copy-on-write) a clone."""
+
+    cluster_identifier: str
+    source_cluster_identifier: str
+    restore_type: str  # "full-copy" or "copy-on-write"
+    restore_to_time: dt.datetime | None
+    use_latest_restorable_time: bool
     db_subnet_group_name: str | None
     vpc_security_group_ids: Sequence[str]
     kms_key_id: str | None
@@ -97,6 +117,10 @@ class Rds(Protocol):
     ) -> None: ...
 
     def restore_cluster(self, region: str, request: RestoreRequest) -> Cluster: ...
+
+    def restore_cluster_to_point_in_time(
+        self, region: str, request: PointInTimeRequest
+    ) -> Cluster: ...
 
     def create_instance(
         self,

@@ -65,6 +65,8 @@ from typing import Any, Self
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from . import rds_sources
+
 RDS_CLUSTER = "rds::cluster"
 RDS_CLUSTER_SNAPSHOT = "rds::cluster-snapshot"
 RDS_INSTANCE = "rds::instance"
@@ -255,6 +257,7 @@ def _install() -> None:
     advance_on_describe("describe_db_clusters", lambda backend: backend.clusters)
     advance_on_describe("describe_db_cluster_snapshots", lambda backend: backend.cluster_snapshots)
     advance_on_describe("describe_db_instances", lambda backend: backend.databases)
+    rds_sources.install()
 
 
 def _attach(obj: Any, model: str, transitions: list[tuple[str, str]]) -> None:
@@ -591,6 +594,10 @@ class _SandboxApp:
                 result = _edit_cluster_snapshot(body)
             elif path == "rds/status" and method == "POST":
                 result = _set_status(body)
+            elif path == "rds/cluster" and method == "POST":
+                result = rds_sources.set_restorable_window(
+                    body, body.get("account_id", DEFAULT_ACCOUNT_ID)
+                )
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [b'{"error": "unknown sandbox control"}']
@@ -738,6 +745,12 @@ class AwsSandbox:
         )
         return result
 
+    def set_restorable_window(self, region: str, identifier: str, earliest: datetime) -> None:
+        """Move a cluster's EarliestRestorableTime back: moto sets it to the creation time."""
+        body = {"region": region, "identifier": identifier}
+        body["earliest_restorable_time"] = earliest.isoformat()
+        _request(self.endpoint_url, "POST", "/_sandbox/rds/cluster", body)
+
     def set_status(self, region: str, kind: str, identifier: str, status: str) -> None:
         """Put an RDS object (``kind``: cluster, cluster-snapshot or instance) into
         ``status`` for good, e.g. ``failed``, ``incompatible-restore`` or
@@ -840,7 +853,8 @@ def seed_demo_data(
     days: int = 3,
     today: date | None = None,
 ) -> dict[str, Any]:
-    """A production-like source cluster with snapshots, and a target network.
+    """A production-like source cluster with snapshots and a restorable window going back
+    ``days`` days, and a target network.
 
     Source region: an encrypted, tagged, deletion-protected Aurora PostgreSQL
     cluster ``cluster`` with one instance; for each of the last ``days`` days
@@ -937,6 +951,8 @@ def seed_demo_data(
         DBSubnetGroupDescription="staging Aurora subnets",
         SubnetIds=subnet_ids,
     )
+    # Its continuous backups go back as far as its oldest snapshot, for point-in-time restores.
+    sandbox.set_restorable_window(source_region, cluster, _day_at(today - timedelta(days), 0))
     # Seeded data is history: nothing of it should still be "creating".
     sandbox.settle(source_region)
     sandbox.settle(target_region)

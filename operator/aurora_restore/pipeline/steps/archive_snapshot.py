@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...spec import ArchivePolicy
 from ..context import ARCHIVED_TAG, Context, StepResult
 from ..errors import safety
+from . import _sources
 from ._safety import made_by_this_run
 
 NAME = "archive-snapshot"
@@ -12,6 +13,8 @@ NAME = "archive-snapshot"
 
 def run(ctx: Context) -> StepResult:
     copy = ctx.status.copy_
+    if skipped := _sources.nothing_to_archive(ctx):
+        return StepResult.skip(skipped)
     if copy is None:
         return StepResult.skip(
             "No copied snapshot to archive; the source snapshot is never modified"

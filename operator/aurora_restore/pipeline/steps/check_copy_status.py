@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...spec import ErrorType
 from ..context import Context, StepResult
 from ..errors import StepFailure
+from . import _sources
 
 NAME = "check-copy-status"
 SAME_REGION = "No need to check copy status, source and target regions are the same"
@@ -12,6 +13,8 @@ FAILED_STATES = frozenset({"failed", "incompatible-restore", "inaccessible-encry
 
 
 def run(ctx: Context) -> StepResult:
+    if skipped := _sources.no_snapshot(ctx):
+        return StepResult.skip(skipped)
     if not ctx.spec.cross_region:
         return StepResult.skip(SAME_REGION)
     copy = ctx.status.copy_

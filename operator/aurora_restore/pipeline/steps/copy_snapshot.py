@@ -6,6 +6,7 @@ from ...spec import CopyStatus
 from ..context import Context, StepResult
 from ..errors import safety
 from ..ports import Snapshot
+from . import _sources
 
 NAME = "copy-snapshot"
 SAME_REGION = "No need to copy snapshot, regions are the same"
@@ -22,6 +23,8 @@ def _record(ctx: Context, snap: Snapshot) -> None:
 
 
 def run(ctx: Context) -> StepResult:
+    if skipped := _sources.no_snapshot(ctx):
+        return StepResult.skip(skipped)
     if not ctx.spec.cross_region:
         return StepResult.skip(SAME_REGION)
     assert ctx.status.snapshot

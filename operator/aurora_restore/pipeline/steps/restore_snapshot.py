@@ -1,4 +1,5 @@
-"""restore-snapshot: start RestoreDBClusterFromSnapshot (after checking the network)."""
+"""restore-snapshot: start RestoreDBClusterFromSnapshot (after checking the network), or for
+source.method PointInTime and Clone, RestoreDBClusterToPointInTime (see _sources.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ..context import Context, StepResult
 from ..errors import invalid, safety
 from ..guards import confirm_own_cluster
 from ..ports import Cluster, RestoreRequest
+from . import _sources
 from ._safety import made_by_this_run
 
 NAME = "restore-snapshot"
@@ -55,13 +57,12 @@ def _subnet_group(ctx: Context) -> str | None:
 
 def run(ctx: Context) -> StepResult:
     target = ctx.spec.target
-    snap = ctx.status.snapshot
-    assert snap
     identifier = ctx.restore_identifier()
     existing = ctx.ports.rds.get_cluster(target.region, identifier)
     if existing:
         if made_by_this_run(ctx, dict(existing.tags)):
             record_cluster(ctx, existing)
+            _sources.adopt(ctx, existing)
             return StepResult.finished(
                 "Snapshot restore already initiated; following it", reason="ClusterRestoreStarted"
             )
@@ -74,6 +75,18 @@ def run(ctx: Context) -> StepResult:
             "created by this restore; not restoring over it",
             code="ClusterAlreadyExists",
         )
+    if ctx.spec.source.from_cluster:
+        cluster, details = _sources.restore(ctx, identifier, _subnet_group(ctx))
+        record_cluster(ctx, cluster)
+        return StepResult(
+            True,
+            f"{_sources.label(ctx).capitalize()} initiated",
+            wait=ctx.config.poll_floor,
+            reason="ClusterRestoreStarted",
+            details=details,
+        )
+    snap = ctx.status.snapshot
+    assert snap
     source_id = ctx.status.copy_.identifier if ctx.status.copy_ else snap.identifier
     request = RestoreRequest(
         cluster_identifier=identifier,

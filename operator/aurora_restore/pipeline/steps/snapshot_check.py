@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, parse_duration
+from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, SourceStatus, parse_duration
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot
-from . import _swap, preflight
+from . import _sources, _swap, preflight
 
 NAME = "snapshot-check"
 # States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
@@ -67,6 +67,12 @@ def run(ctx: Context) -> StepResult:
     waiting = _preflight(ctx)
     if waiting is not None:
         return waiting
+    if source.from_cluster:
+        result = _sources.check_source(ctx, NAME)
+        if result.done:
+            preflight.check_target(ctx)
+            _swap.plan(ctx)
+        return result
     candidates, searched = _candidates(ctx)
     available = [s for s in candidates if s.status == "available"]
     if not available:
@@ -116,6 +122,12 @@ def run(ctx: Context) -> StepResult:
         engine_version=snap.engine_version,
         cluster_identifier=snap.cluster_identifier,
         created_at=iso(snap.created_at) if snap.created_at else None,
+    )
+    ctx.status.source = SourceStatus(
+        method=source.method.value,
+        region=source.region,
+        cluster_identifier=snap.cluster_identifier or None,
+        restore_time=ctx.status.snapshot.created_at,
     )
     # Now that the snapshot's cluster is known, the rails again (never the source).
     preflight.check_target(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...spec import Phase
 from ..context import Context, StepResult
+from . import _sources
 
 NAME = "sns-notification"
 
@@ -17,6 +18,7 @@ def message(ctx: Context) -> tuple[str, dict[str, object]]:
         "target_region": target.region,
         "source_region": ctx.spec.source.region,
     }
+    details.update(_sources.notification_details(ctx))
     if st.snapshot:
         details["snapshot_name"] = st.snapshot.identifier
     if st.cluster and st.cluster.endpoint:
