@@ -740,7 +740,7 @@ def restore_status() -> Schema:
                     "method": s("Snapshot, PointInTime or Clone."),
                     "region": s("Source region."),
                     "clusterIdentifier": s("Source cluster."),
-                    "restoreTime": s(
+                    "restoreTime": t(
                         "The time whose data the new cluster holds (RFC 3339): the snapshot's "
                         "creation, the requested time, the resolved time for latest, or when "
                         "the clone was made."
@@ -750,8 +750,8 @@ def restore_status() -> Schema:
                         "description": "Whether the restore asked AWS for the latest time.",
                     },
                     "restoreType": s("full-copy (point in time) or copy-on-write (clone)."),
-                    "earliestRestorableTime": s("The source's earliest restorable time."),
-                    "latestRestorableTime": s("The source's latest restorable time."),
+                    "earliestRestorableTime": t("The source's earliest restorable time."),
+                    "latestRestorableTime": t("The source's latest restorable time."),
                 },
             ),
             "copy": obj(
@@ -794,10 +794,10 @@ def restore_status() -> Schema:
                         "description": "The old cluster's instances.",
                         "items": s("Instance identifier."),
                     },
-                    "retireRequestedAt": s("When the old cluster's rename was sent (RFC 3339)."),
-                    "retireFinishedAt": s("When it was available as retired (RFC 3339)."),
-                    "swapRequestedAt": s("When the new cluster's rename was sent (RFC 3339)."),
-                    "swapFinishedAt": s("When it was available as the target (RFC 3339)."),
+                    "retireRequestedAt": t("When the old cluster's rename was sent (RFC 3339)."),
+                    "retireFinishedAt": t("When it was available as retired (RFC 3339)."),
+                    "swapRequestedAt": t("When the new cluster's rename was sent (RFC 3339)."),
+                    "swapFinishedAt": t("When it was available as the target (RFC 3339)."),
                     "downtimeSeconds": {
                         "type": "number",
                         "description": "Seconds from the old cluster's rename request until "
@@ -849,7 +849,7 @@ def restore_status() -> Schema:
                 "How many post-restore SQL scripts have run, so a retry skips them.", minimum=0
             ),
             "retries": i("Retries in a row of the current step's action.", minimum=0),
-            "preflightPassedAt": s("When the preflight's one-time checks passed (RFC 3339)."),
+            "preflightPassedAt": t("When the preflight's one-time checks passed (RFC 3339)."),
             "runSpec": {
                 "type": "object",
                 "description": "The spec the current run executes; a spec change during a "
