@@ -20,6 +20,8 @@ from aurora_restore.spec import (
     AuroraRestoreStatus,
     ClusterStatus,
     CopyStatus,
+    ErrorInfo,
+    ErrorType,
     Phase,
     validate_spec,
 )
@@ -105,13 +107,9 @@ def test_only_the_operators_own_refusal_is_final() -> None:
     status = _status()
     assert not guards.stopped_as_tampered(status)
     status.phase = Phase.Failed
-    status.error = {
-        "type": "SafetyViolation",
-        "step": "x",
-        "message": "m",
-        "code": "StatusTampered",
-    }  # type: ignore[assignment]
-    status = AuroraRestoreStatus.model_validate(status.model_dump())
+    status.error = ErrorInfo(
+        type=ErrorType.SafetyViolation, step="snapshot-check", message="m", code="StatusTampered"
+    )
     assert guards.stopped_as_tampered(status)
 
 
