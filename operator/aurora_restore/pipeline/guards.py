@@ -71,6 +71,8 @@ def check_operation(status: AuroraRestoreStatus, uid: str, generation: int | Non
     """The operation id must be the one this resource's uid, the run's generation and rerun
     token give: then no other resource's AWS objects carry it."""
     run_generation = status.observed_generation
+    if run_generation is None and generation is None:
+        run_generation = 0  # an object without generations (a local run): as begin() did
     if run_generation is None or (generation is not None and run_generation > generation):
         raise _tampered(f"observedGeneration {run_generation} is not a generation of this object")
     expected = operation_id(uid, run_generation, status.rerun_token)
@@ -91,7 +93,7 @@ def verified_spec(
     """The run's spec once the status has been checked against the resource; raises
     ``StatusTampered`` otherwise. ``generation`` is the resource's current one."""
     check_operation(status, uid, generation)
-    run_generation = status.observed_generation
+    run_generation = status.observed_generation or 0
     if status.run_spec_digest:
         digest = run_spec_digest(key, uid, run_generation, status.rerun_token, status.run_spec)
         if not hmac.compare_digest(digest, status.run_spec_digest):
@@ -107,7 +109,7 @@ def verified_spec(
             spec = validate_spec(status.run_spec) if status.run_spec else current
         except SpecError:
             raise _tampered("runSpec is not a valid spec") from None
-        if run_generation != generation or spec != current:
+        if run_generation != (generation or 0) or spec != current:
             raise _tampered("runSpec has no digest and is not the object's current spec")
     _check_names(status, spec)
     return spec
