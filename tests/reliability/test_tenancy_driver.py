@@ -84,3 +84,47 @@ def test_a_second_run_of_a_held_target_waits_without_calls(world: World) -> None
     progressing = next(c for c in second["conditions"] if c["type"] == "Progressing")
     assert (progressing["status"], progressing["reason"]) == ("True", "TargetBusy")
     assert counts(world) == before, "no mutating call while waiting"
+
+
+def test_the_lease_table_grants_one_holder_then_takeover_only_after_expiry(world: World) -> None:
+    import threading
+
+    from aurora_restore.aws.clients import Clients
+    from aurora_restore.aws.leases import DynamoLeases
+
+    driver = world.driver()
+    driver.records.check_tables(True)
+    now = [1_000_000.0]
+
+    def leases() -> DynamoLeases:
+        # A fresh adapter per caller: no renewal cache, every answer from the table.
+        return DynamoLeases(
+            Clients(world.session), SOURCE, "aurora-restore-state", 60, lambda: now[0]
+        )
+
+    granted: list[str] = []
+
+    def take(op: str) -> None:
+        if leases().hold(SOURCE, "Contested", f"ns/{op}", op) is None:
+            granted.append(op)
+
+    threads = [threading.Thread(target=take, args=(f"op-{n}",)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 1, granted
+    holder = granted[0]
+    other = "op-late"
+    busy = leases().hold(SOURCE, "contested", "ns/late", other)
+    assert busy is not None and (busy.owner, busy.operation_id) == (f"ns/{holder}", holder)
+    now[0] += 59
+    assert leases().hold(SOURCE, "contested", "ns/late", other) is not None, "not expired yet"
+    now[0] += 2
+    assert leases().hold(SOURCE, "contested", "ns/late", other) is None, "taken over"
+    assert leases().hold(SOURCE, "contested", f"ns/{holder}", holder) is not None
+    leases().release(SOURCE, "contested", holder)  # not the holder any more: no effect
+    assert leases().hold(SOURCE, "contested", "ns/third", "op-third") is not None
+    leases().release(SOURCE, "contested", other)
+    assert leases().hold(SOURCE, "contested", "ns/third", "op-third") is None, "released"
+    assert leases().signing_key() == leases().signing_key() and len(leases().signing_key()) == 32

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import OPERATION_TAG
 from ..spec import AuroraRestoreSpec, AuroraRestoreStatus, Phase, SpecError, validate_spec
-from .context import OWNER_TAG, Context, operation_id
+from .context import OWNER_TAG, READS, Context, ReadPolicy, operation_id
 from .errors import StepFailure, safety
 from .ports import Cluster
 
@@ -134,6 +134,16 @@ def _check_names(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> None:
         )
         if copy.identifier != wanted or copy.region != target.region:
             raise _tampered(f"status.copy names {copy.identifier} in {copy.region}")
+
+
+def fresh_cluster(ctx: Context, region: str, identifier: str) -> Cluster | None:
+    """The cluster as AWS answers now, never from the cache shared by status checks: a
+    cached answer may predate a replacement (the tags of the cluster before it)."""
+    token = READS.set(ReadPolicy(cached=False))
+    try:
+        return ctx.ports.rds.get_cluster(region, identifier)
+    finally:
+        READS.reset(token)
 
 
 def confirm_own_cluster(ctx: Context, cluster: Cluster | None, action: str) -> Cluster:
