@@ -856,6 +856,10 @@ def restore_status() -> Schema:
                 "run waits for it to end.",
                 "x-kubernetes-preserve-unknown-fields": True,
             },
+            "runSpecDigest": s(
+                "HMAC of runSpec with the object's uid and generation, made with the operator's "
+                "key; a status patch that changes runSpec stops the run (StatusTampered)."
+            ),
             "conditions": conditions(
                 "Ready, Reconciling and Stalled (kstatus); Progressing mirrors Reconciling and "
                 "Failed mirrors Stalled, for kubectl wait."

@@ -28,6 +28,7 @@ from .pipeline.context import Context, PipelineConfig, StepResult, iso, operatio
 from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
 from .pipeline.errors import PortError, StepFailure
 from .pipeline.ports import Database, Ports
+from .pipeline.tenancy import release_target
 from .settings import Settings
 from .spec import (
     AuroraRestoreStatus,
@@ -319,10 +320,16 @@ class Driver:
         except StepFailure as err:
             if isinstance(err, PortError):
                 raise
-            # Nothing is deleted on the word of a forged status; the AWS objects stay.
-            self.audit(
-                resource, "cleanup", "Refused", {"error_code": err.code, "message": err.message}
+            # Nothing is deleted on the word of a forged status; the AWS objects stay. The
+            # audit item goes under the object's own operation id, not the forged one.
+            own = operation_id(resource.uid, resource.generation or 0, resource.rerun_token)
+            entry = AuditEntry(
+                "cleanup", "Refused", {"error_code": err.code, "message": err.message}
             )
+            try:
+                self.records.audit(own, [entry], resource.key, self.clock())
+            except PortError as record_err:
+                log.warning("could not write records: %s", record_err.message)
             return StepResult.finished(
                 f"Nothing deleted: {err.message}", reason=guards.TAMPERED, used_aws=False
             )
@@ -340,12 +347,17 @@ class Driver:
             if not status.phase.finished and cleanup.needs_cleanup_after_failure(ctx):
                 result = cleanup.after_failure(ctx)
                 if result.done:
-                    return StepResult.finished(
+                    result = StepResult.finished(
                         f"deletionPolicy is Retain: the cluster is kept. {result.message}"
                     )
-                return result
-            return StepResult.skip("deletionPolicy is Retain: the cluster is kept")
-        return cleanup.run(ctx)
+            else:
+                result = StepResult.skip("deletionPolicy is Retain: the cluster is kept")
+        else:
+            result = cleanup.run(ctx)
+        if result.done and not status.phase.finished:
+            # A run deleted mid-way does not leave its target blocked until the lease expires.
+            release_target(ctx)
+        return result
 
     def _key(self) -> bytes:
         return self.leases.signing_key()

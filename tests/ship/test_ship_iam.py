@@ -32,7 +32,8 @@ OPERATIONS = {
     "dynamodb": ["PutItem", "UpdateItem", "GetItem", "Query", "DescribeTable", "CreateTable"],
     "sns": ["Publish", "GetTopicAttributes"],
     "ssm": ["GetParametersByPath", "GetParameter"],
-    "secretsmanager": ["GetSecretValue"],
+    "secretsmanager": ["DescribeSecret", "GetSecretValue"],
+    "sts": ["GetCallerIdentity"],
     "cloudwatch": ["PutMetricData"],
 }
 ALL = [(s, op) for s, ops in OPERATIONS.items() for op in ops]

@@ -87,6 +87,24 @@ def cluster_tags(aws_sandbox: Any, identifier: str, region: str = SOURCE) -> dic
     return {t["Key"]: t["Value"] for t in clusters[0].get("TagList") or []}
 
 
+def audit(aws_sandbox: Any, operation_id: str) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    items = aws_sandbox.client("dynamodb", SOURCE).query(
+        TableName="aurora-restore-audit",
+        KeyConditionExpression="operation_id = :o",
+        ExpressionAttributeValues={":o": {"S": operation_id}},
+    )["Items"]
+    return [{k: TypeDeserializer().deserialize(v) for k, v in i.items()} for i in items]
+
+
+def tampered_audit(aws_sandbox: Any, operation_id: str) -> bool:
+    return any(
+        (item.get("details") or {}).get("error_code") == "StatusTampered"
+        for item in audit(aws_sandbox, operation_id)
+    )
+
+
 def events(api: Cluster, name: str) -> list[tuple[str, str, str]]:
     return [(e.type, e.reason, e.message) for e in api.events(name)]
 

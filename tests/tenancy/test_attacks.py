@@ -31,6 +31,7 @@ from .conftest import (
     gone,
     patch_status,
     spec,
+    tampered_audit,
     team,
     wait_done,
     wait_until,
@@ -103,6 +104,9 @@ def test_forged_status_does_not_delete_another_namespaces_cluster(
         t == "Warning" and "changed by someone other than the operator" in m
         for t, _, m in events(evil, "e")
     ), events(evil, "e")
+    # The audit item is under evil's own operation id, not in team-a's trail.
+    assert tampered_audit(aws, evil_obj["status"]["operationId"])
+    assert not tampered_audit(aws, a["status"]["operationId"])
 
 
 @pytest.mark.parametrize("how", ["team-a's operation id", "own operation id"])
@@ -138,6 +142,7 @@ def test_forged_status_does_not_reset_another_namespaces_master_password(
     assert {op: aws.count(op) for op in DESTRUCTIVE} == dict.fromkeys(DESTRUCTIVE, 0)
     assert aws.calls("rds") == [], "no AWS call for a tampered status"
     assert ("Warning", "SafetyViolation") in [(t, r) for t, r, _ in events(evil, "e")]
+    assert tampered_audit(aws, evil_obj["status"]["operationId"])
 
 
 def test_secrets_manager_secret_of_another_namespace_is_not_read(

@@ -205,7 +205,10 @@ def condition_name(pgcode: str | None) -> str | None:
         return None
     from psycopg2 import errorcodes
 
-    name = errorcodes.lookup(pgcode) if len(pgcode) == 5 else None
+    try:
+        name = errorcodes.lookup(pgcode)
+    except KeyError:  # a code newer than psycopg2's table
+        return None
     return name.lower() if isinstance(name, str) else None
 
 

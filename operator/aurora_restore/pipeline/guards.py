@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import OPERATION_TAG
 from ..spec import AuroraRestoreSpec, AuroraRestoreStatus, Phase, SpecError, validate_spec
-from .context import OWNER_TAG, Context, operation_id
+from .context import OWNER_TAG, READS, Context, ReadPolicy, operation_id
 from .errors import StepFailure, safety
 from .ports import Cluster
 
@@ -71,6 +71,8 @@ def check_operation(status: AuroraRestoreStatus, uid: str, generation: int | Non
     """The operation id must be the one this resource's uid, the run's generation and rerun
     token give: then no other resource's AWS objects carry it."""
     run_generation = status.observed_generation
+    if run_generation is None and generation is None:
+        run_generation = 0  # an object without generations (a local run): as begin() did
     if run_generation is None or (generation is not None and run_generation > generation):
         raise _tampered(f"observedGeneration {run_generation} is not a generation of this object")
     expected = operation_id(uid, run_generation, status.rerun_token)
@@ -91,7 +93,7 @@ def verified_spec(
     """The run's spec once the status has been checked against the resource; raises
     ``StatusTampered`` otherwise. ``generation`` is the resource's current one."""
     check_operation(status, uid, generation)
-    run_generation = status.observed_generation
+    run_generation = status.observed_generation or 0
     if status.run_spec_digest:
         digest = run_spec_digest(key, uid, run_generation, status.rerun_token, status.run_spec)
         if not hmac.compare_digest(digest, status.run_spec_digest):
@@ -107,7 +109,7 @@ def verified_spec(
             spec = validate_spec(status.run_spec) if status.run_spec else current
         except SpecError:
             raise _tampered("runSpec is not a valid spec") from None
-        if run_generation != generation or spec != current:
+        if run_generation != (generation or 0) or spec != current:
             raise _tampered("runSpec has no digest and is not the object's current spec")
     _check_names(status, spec)
     return spec
@@ -132,6 +134,16 @@ def _check_names(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> None:
         )
         if copy.identifier != wanted or copy.region != target.region:
             raise _tampered(f"status.copy names {copy.identifier} in {copy.region}")
+
+
+def fresh_cluster(ctx: Context, region: str, identifier: str) -> Cluster | None:
+    """The cluster as AWS answers now, never from the cache shared by status checks: a
+    cached answer may predate a replacement (the tags of the cluster before it)."""
+    token = READS.set(ReadPolicy(cached=False))
+    try:
+        return ctx.ports.rds.get_cluster(region, identifier)
+    finally:
+        READS.reset(token)
 
 
 def confirm_own_cluster(ctx: Context, cluster: Cluster | None, action: str) -> Cluster:

@@ -539,6 +539,13 @@ def _operation(environ: dict[str, Any], body: bytes) -> str:
     return f"{environ.get('REQUEST_METHOD', 'GET')} {path}"
 
 
+# DynamoDB writes whose condition AWS checks atomically with the write; moto, serving
+# requests in threads, does not: two conditional writes could both pass (leases rely on it).
+_ATOMIC_DYNAMODB = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+
+
 class _SandboxApp:
     """WSGI middleware: counts AWS operations and serves /_sandbox/ controls."""
 
@@ -546,6 +553,7 @@ class _SandboxApp:
         self._app = app
         self._calls = calls
         self._hooks = hooks or _Hooks()
+        self._dynamodb_writes = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -570,7 +578,11 @@ class _SandboxApp:
                     return _dropped(start_response, drop)
         self._calls.add(service, operation, region)
         # moto handles the request inside this call; the body iterable is already built.
-        result = self._app(environ, start_response)
+        if service == "dynamodb" and operation in _ATOMIC_DYNAMODB:
+            with self._dynamodb_writes:
+                result = self._app(environ, start_response)
+        else:
+            result = self._app(environ, start_response)
         for hook in hooks:
             if hook.after is not None:
                 hook.after(service, operation, region)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ... import OPERATION_TAG
 from ...spec import ErrorType
 from ..context import Context, StepResult
 from ..errors import StepFailure
-from ..guards import confirm_own_cluster
+from ..guards import confirm_own_cluster, fresh_cluster
 from .restore_snapshot import record_cluster
 
 NAME = "check-restore-status"
@@ -37,7 +38,11 @@ def run(ctx: Context) -> StepResult:
             code="DBClusterNotFoundFault",
         )
     # Another run may have replaced it meanwhile: never adopt (and later configure) that one.
-    confirm_own_cluster(ctx, cluster, "adopt it")
+    # A cached answer may be older than our restore, so a mismatch is asked again of AWS.
+    if cluster.tags.get(OPERATION_TAG) != ctx.operation_id:
+        cluster = confirm_own_cluster(
+            ctx, fresh_cluster(ctx, target.region, target.cluster_identifier), "adopt it"
+        )
     record_cluster(ctx, cluster)
     if cluster.status in TERMINAL:
         raise terminal(f"The restore of {cluster.identifier}", cluster.status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...spec import InstanceStatus
 from ..context import Context, StepResult
 from ..errors import invalid
-from ..guards import confirm_own_cluster
+from ..guards import confirm_own_cluster, fresh_cluster
 from .check_restore_status import TERMINAL, terminal
 
 NAME = "check-restore-status"
@@ -34,7 +34,7 @@ def run(ctx: Context) -> StepResult:
     missing = [i for i in wanted if i not in found]
     if missing:
         confirm_own_cluster(
-            ctx, ctx.ports.rds.get_cluster(target.region, cluster.identifier), "add instances"
+            ctx, fresh_cluster(ctx, target.region, cluster.identifier), "add instances"
         )
         created = ctx.ports.rds.create_instance(
             target.region,

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from ...spec import ClusterStatus, SecretKeyRef
 from ..context import Context, StepResult
-from ..guards import confirm_own_cluster
+from ..guards import confirm_own_cluster, fresh_cluster
 from ..ports import DbEndpoint, DbUserSpec
 
 NAME = "setup-db-users"
@@ -64,7 +64,7 @@ def run(ctx: Context) -> StepResult:
         # The restored cluster keeps the source's master password until this reset.
         confirm_own_cluster(
             ctx,
-            ctx.ports.rds.get_cluster(cluster.region, cluster.identifier),
+            fresh_cluster(ctx, cluster.region, cluster.identifier),
             "reset its master password",
         )
         ctx.ports.rds.set_master_password(cluster.region, cluster.identifier, password)
