@@ -368,3 +368,13 @@ def test_text_logs_name_the_restore() -> None:
     kopf = logging.LogRecord("kopf.objects", logging.INFO, "", 0, "Handler done", (), None)
     kopf.k8s_ref = {"namespace": "databases", "name": "x"}
     assert "[databases/x] Handler done" in TextFormatter().format(kopf)
+    # A line logged by an adapter during a tick names the restore of that tick.
+    from aurora_restore.logs import RESOURCE
+
+    plain = logging.LogRecord("aurora_restore.db", logging.DEBUG, "", 0, "connecting", (), None)
+    token = RESOURCE.set("databases/tick")
+    try:
+        assert "[databases/tick] connecting" in TextFormatter().format(plain)
+    finally:
+        RESOURCE.reset(token)
+    assert "[" not in TextFormatter().format(plain)

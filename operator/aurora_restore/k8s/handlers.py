@@ -355,7 +355,7 @@ async def on_delete(
         if loop.time() + wait > deadline:
             # Still deleting after a long while: let kopf call again (it logs that).
             raise kopf.TemporaryError(result.message, delay=wait)
-        log.info("%s: %s", resource.key, result.message, extra={"resource": resource.key})
+        log.info("%s", result.message, extra={"resource": resource.key})
         await asyncio.sleep(wait)
     if not result.skipped:
         # An event of type Normal: kopf.info() posts at INFO, below settings.posting.level.
