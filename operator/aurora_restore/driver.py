@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import logs
 from .aws.checks import PreflightChecks
 from .aws.clients import Clients
 from .aws.leases import DynamoLeases
@@ -31,6 +32,8 @@ from .pipeline.ports import Database, Ports
 from .pipeline.tenancy import release_target
 from .settings import Settings
 from .spec import (
+    AWS_ID,
+    REGION,
     AuroraRestoreStatus,
     ConfigMapKeyRef,
     DeletionPolicy,
@@ -167,6 +170,13 @@ class Driver:
         )
 
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
+        token = logs.RESOURCE.set(resource.key)
+        try:
+            return self._tick(resource, kube)
+        finally:
+            logs.RESOURCE.reset(token)
+
+    def _tick(self, resource: Resource, kube: KubeSource) -> Tick:
         now = self.clock()
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         pending_change = False
@@ -277,8 +287,11 @@ class Driver:
             final.message = "The spec is invalid; no notification requested for Failed"
             return
         target = raw.get("target") if isinstance(raw.get("target"), Mapping) else {}
-        cluster = str(target.get("clusterIdentifier") or "")[:63]
-        region = str(target.get("region") or "")[:32]
+        # Only well-formed names from an invalid spec go into the message.
+        cluster = str(target.get("clusterIdentifier") or "")
+        cluster = cluster if len(cluster) <= 63 and AWS_ID.fullmatch(cluster) else ""
+        region = str(target.get("region") or "")
+        region = region if REGION.fullmatch(region) else ""
         status = outcome.status
         body = {
             "operation_id": status.operation_id,
@@ -310,6 +323,13 @@ class Driver:
 
     def cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         """One step of deletionPolicy: Delete; call again until ``done``."""
+        token = logs.RESOURCE.set(resource.key)
+        try:
+            return self._cleanup(resource, kube)
+        finally:
+            logs.RESOURCE.reset(token)
+
+    def _cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         if not status.operation_id or not status.run_spec:
             return StepResult.finished("Nothing was restored", used_aws=False)
@@ -387,5 +407,9 @@ class Driver:
             if outcome.metrics:
                 self.records.metrics(outcome.metrics, now)
         except PortError as err:
-            log.warning("could not write records: %s", err.message, extra={"operation_id": op})
+            log.warning(
+                "could not write records: %s",
+                err.message,
+                extra={"operation_id": op, "resource": resource.key},
+            )
             outcome.events.append(Event("Warning", "RecordsFailed", err.message))

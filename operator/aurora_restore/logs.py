@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import logging
 import sys
 
 FIELDS = ("resource", "operation_id", "step", "phase")
+# The restore ("namespace/name") a tick works on, set by the driver around it: a line that
+# an adapter logs without knowing the resource still names it.
+RESOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "aurora_restore_resource", default=None
+)
+
+
+def _resource(record: logging.LogRecord) -> str | None:
+    value = getattr(record, "resource", None)
+    if value is not None:
+        return str(value)
+    # kopf attaches the object it logs about.
+    ref = getattr(record, "k8s_ref", None)
+    if isinstance(ref, dict) and ref.get("name"):
+        return f"{ref.get('namespace')}/{ref.get('name')}"
+    return RESOURCE.get()
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,10 +41,9 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
-        # kopf attaches the object it logs about.
-        ref = getattr(record, "k8s_ref", None)
-        if isinstance(ref, dict) and "resource" not in entry:
-            entry["resource"] = f"{ref.get('namespace')}/{ref.get('name')}"
+        resource = _resource(record)
+        if resource is not None:
+            entry["resource"] = resource
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -41,10 +57,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        resource = getattr(record, "resource", None)
-        ref = getattr(record, "k8s_ref", None)
-        if resource is None and isinstance(ref, dict) and ref.get("name"):
-            resource = f"{ref.get('namespace')}/{ref.get('name')}"
+        resource = _resource(record)
         if resource is None or f"[{resource}]" in line:
             return line
         head, _, rest = line.partition(f" {record.name} ")

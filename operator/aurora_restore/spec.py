@@ -50,6 +50,7 @@ _AWS_ID_RULE = (
 # where neither happens, so the model must not accept what the API server rejects.
 _A = re.ASCII
 _AWS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+AWS_ID = _AWS_ID
 AUTOMATED_SNAPSHOT = re.compile(
     r"^rds:(?P<cluster>[a-z][a-z0-9-]{0,62})-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$", _A
 )

@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 import pytest
@@ -155,6 +156,29 @@ def test_invalid_spec_fails_without_any_aws_call(
         if line.startswith("aurora_restore_restores_total{") and 'result="Failed"' in line
     ]
     assert failed and float(failed[0].rsplit(" ", 1)[1]) >= 1, metrics
+
+
+def test_restore_waits_for_a_late_secret_without_touching_aws(
+    aws: AwsSandbox, operator: Operator, cluster: Cluster
+) -> None:
+    spec = cross_region()
+    spec["masterPassword"] = {"secretRef": {"name": "late-master"}}
+    cluster.apply_restore("late", spec)
+
+    def waiting(obj: dict[str, Any]) -> bool:
+        cond = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+        return cond.get("Progressing", {}).get("reason") == "WaitingForSecret"
+
+    obj = cluster.wait("late", waiting, timeout=30)
+    assert obj["status"]["phase"] == "CheckingSnapshot"
+    progressing = condition(obj, "Progressing")
+    assert progressing["status"] == "True" and "late-master" in progressing["message"]
+    time.sleep(3)
+    assert aws.count("CopyDBClusterSnapshot") == 0 and aws.count("ModifyDBCluster") == 0
+    cluster.secret("late-master", {"password": "late-S3ntinel-pw"})
+    obj = cluster.wait_phase("late", "Completed", "Failed", timeout=90)
+    assert obj["status"]["phase"] == "Completed", obj["status"].get("error")
+    assert aws.count("CopyDBClusterSnapshot") == 1
 
 
 def test_unmanaged_target_is_not_replaced(

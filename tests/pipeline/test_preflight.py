@@ -133,7 +133,10 @@ def test_missing_secret_is_waited_for_then_fails_naming_it(world: World) -> None
     assert status["error"]["step"] == "snapshot-check"
     assert status["error"]["code"] == "SecretNotFound"
     assert "late-master" in status["error"]["message"]
-    assert "timeouts.preflight, 10m" in status["error"]["message"]
+    assert status["error"]["message"] == (
+        "Secret late-master (key password) did not appear within timeouts.preflight (10m): "
+        "Secret late-master was not found"
+    )
     waiting = [t for t in ticks if not t.status.phase.finished]
     assert waiting and all(t.status.phase.value == "CheckingSnapshot" for t in waiting)
     cond = {c.type: c for c in waiting[-1].status.conditions}
@@ -369,3 +372,13 @@ def test_text_logs_name_the_restore() -> None:
     kopf = logging.LogRecord("kopf.objects", logging.INFO, "", 0, "Handler done", (), None)
     kopf.k8s_ref = {"namespace": "databases", "name": "x"}
     assert "[databases/x] Handler done" in TextFormatter().format(kopf)
+    # A line logged by an adapter during a tick names the restore of that tick.
+    from aurora_restore.logs import RESOURCE
+
+    plain = logging.LogRecord("aurora_restore.db", logging.DEBUG, "", 0, "connecting", (), None)
+    token = RESOURCE.set("databases/tick")
+    try:
+        assert "[databases/tick] connecting" in TextFormatter().format(plain)
+    finally:
+        RESOURCE.reset(token)
+    assert "[" not in TextFormatter().format(plain)

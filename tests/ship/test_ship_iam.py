@@ -26,6 +26,8 @@ OPERATIONS = {
         "ListTagsForResource",
         "CreateDBSubnetGroup",
         "DescribeDBSubnetGroups",
+        "DescribeDBClusterParameterGroups",  # the preflight
+        "DeleteDBSubnetGroup",  # the clean-up of a subnet group a run created
     ],
     "ec2": ["DescribeVpcs", "DescribeSubnets", "DescribeSecurityGroups"],
     "kms": ["DescribeKey", "CreateGrant", "Decrypt"],

@@ -396,7 +396,7 @@ async def on_delete(
         if loop.time() + wait > deadline:
             # Still deleting after a long while: let kopf call again (it logs that).
             raise kopf.TemporaryError(result.message, delay=wait)
-        log.info("%s: %s", resource.key, result.message, extra={"resource": resource.key})
+        log.info("%s", result.message, extra={"resource": resource.key})
         await asyncio.sleep(wait)
     if result.reason == "StatusTampered":
         kopf.warn(body, reason="StatusTampered", message=result.message)

@@ -247,7 +247,12 @@ def _fail(
         AuditEntry(
             "restore",
             "Failed",
-            {"error_type": err.type.value, "error_step": step_name, "message": st.message},
+            {
+                "error_type": err.type.value,
+                "error_step": step_name,
+                "error_code": err.code,
+                "message": st.message,
+            },
         )
     )
     out.metrics.append(MetricPoint("RestoreFailed", 1, "Count", {}))
@@ -325,8 +330,11 @@ def _cleaned_up_after_failure(ctx: Context, out: Outcome) -> bool:
     step = st.step(archive_snapshot.NAME)
     if step.state in FINISHED or not cleanup.needs_cleanup_after_failure(ctx):
         return True
-    step.state = StepState.Running
-    step.started_at = step.started_at or ctx.iso_now()
+    if step.state is StepState.Pending:
+        step.state = StepState.Running
+        step.started_at = ctx.iso_now()
+        step.attempts = 1
+        out.audit.append(AuditEntry(archive_snapshot.NAME, "Started", {"after": "failure"}))
     try:
         result = cleanup.after_failure(ctx)
     except PortError as err:

@@ -107,16 +107,17 @@ def _references(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
     return found
 
 
-def missing_reference(ctx: Context) -> str | None:
-    """The first referenced Kubernetes object that does not exist yet (to wait for), or None
-    when all are there. Anything else wrong fails at once, naming the reference. Values are
-    read through the same readers setup-db-users uses and dropped at once."""
+def missing_reference(ctx: Context) -> tuple[str, str] | None:
+    """The first referenced Kubernetes object that does not exist yet (to wait for), as
+    (what, why), or None when all are there. Anything else wrong fails at once, naming the
+    reference. Values are read through the same readers setup-db-users uses and dropped
+    at once."""
     for what, read in _references(ctx):
         try:
             ctx.remember_secret(read())
         except PortError as err:
             if err.code in MISSING_REFERENCE:
-                return err.message
+                return what, err.message
             if err.retryable:
                 raise
             raise StepFailure(err.type, f"{what}: {err.message}", err.code) from None

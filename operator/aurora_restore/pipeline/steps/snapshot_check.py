@@ -48,15 +48,17 @@ def _preflight(ctx: Context) -> StepResult | None:
     started = parse_iso(ctx.status.step(NAME).started_at or ctx.iso_now())
     waited = (ctx.now - started).total_seconds()
     limit = parse_duration(ctx.spec.timeouts.preflight).total_seconds()
+    what, why = missing
     if waited >= limit:
         raise invalid(
-            f"{missing} (waited timeouts.preflight, {ctx.spec.timeouts.preflight})",
+            f"{what} did not appear within timeouts.preflight "
+            f"({ctx.spec.timeouts.preflight}): {why}",
             code="SecretNotFound",
         )
     # The step's backoff, doubling from backoffBase, never past the preflight's deadline.
     wait = min(ctx.config.backoff_max, max(ctx.config.backoff_base, waited), limit - waited)
     return StepResult.waiting(
-        f"Waiting for {missing}; checking again in {wait:.0f}s",
+        f"Waiting for {what} ({why}); checking again in {wait:.0f}s",
         wait=max(wait, 1.0),
         reason="WaitingForSecret",
     )
