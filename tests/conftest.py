@@ -49,12 +49,15 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-    started = subprocess.run(
-        ["bash", str(SCRIPT), "start", str(workdir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    for _attempt in range(2):  # a free port may be taken before the server binds it
+        started = subprocess.run(
+            ["bash", str(SCRIPT), "start", str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if started.returncode == 0:
+            break
     if started.returncode != 0:
         pytest.fail(f"control plane did not start:\n{started.stderr}", pytrace=False)
     plane = ControlPlane(workdir / "kubeconfig", workdir)

@@ -1,6 +1,6 @@
 """The operator as its own process (SIGKILL, Kubernetes API faults, secrets in its logs),
-with the e2e harness: the Kubernetes API emulator over HTTP, the moto server and
-PostgreSQL. The AWS world adds what the full restore needs: a managed cluster to replace in
+with the e2e harness: the real API server (the Kubernetes API emulator for the fault tests,
+which inject 409s, 500s and dropped watches through it), the moto server and PostgreSQL. The AWS world adds what the full restore needs: a managed cluster to replace in
 the target region, and an SNS topic with an SQS queue to read the notifications from."""
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from e2e.conftest import (  # noqa: F401  (fixtures, re-registered for this dire
     kubeconfig,
     operator,
     operator_env,
+    operator_kubeconfig,
     postgres,
+    real_cluster,
 )
 
 MANAGED = {
