@@ -361,3 +361,23 @@ def test_the_swap_waits_for_the_new_cluster_to_be_available(world: World) -> Non
         for t in ticks
     )
     assert renamed == [("staging", RETIRED), (TEMPORARY, "staging")]
+
+
+def test_the_retired_cluster_gets_its_final_snapshot(world: World) -> None:
+    existing_staging(world, MANAGED)
+    finals: list[tuple[str, str | None]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        finals.append((params["DBClusterIdentifier"], params.get("FinalDBSnapshotIdentifier")))
+
+    world.session.events.register("provide-client-params.rds.DeleteDBCluster", record)
+    try:
+        status, _ = run(world, same_region_spec(existingCluster="Swap", finalSnapshot=True))
+    finally:
+        world.session.events.unregister("provide-client-params.rds.DeleteDBCluster", record)
+    assert status["phase"] == "Completed", status.get("error")
+    assert finals == [(RETIRED, f"{RETIRED}-final-{OP}")]
+    snaps = world.client("rds").describe_db_cluster_snapshots(
+        DBClusterSnapshotIdentifier=f"{RETIRED}-final-{OP}"
+    )["DBClusterSnapshots"]
+    assert snaps and snaps[0]["DBClusterIdentifier"] == RETIRED
