@@ -442,7 +442,8 @@ def restore_spec(description: str) -> Schema:
                 max_items=5,
             ),
             "engineVersion": string(
-                "Aurora PostgreSQL engine version, e.g. 15.4; default the snapshot's.",
+                "Aurora PostgreSQL engine version, e.g. 15.4; default the snapshot's. Not with "
+                "source.method PointInTime or Clone (they keep the source's version).",
                 pattern=spec.ENGINE_VERSION.pattern,
                 max_length=14,
             ),
