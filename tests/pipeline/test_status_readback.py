@@ -6,6 +6,7 @@ from them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,6 +98,19 @@ def test_failed_status_survives_read_back(
     assert differences(status, obj["status"]) == []
 
 
+def _json_path(obj: dict[str, Any], path: str) -> Any:
+    """The two shapes of JSONPath our printer columns use: a dotted path, and a condition's
+    status by type (``.status.conditions[?(@.type=="Ready")].status``)."""
+    wanted = re.fullmatch(r'\.status\.conditions\[\?\(@\.type=="(\w+)"\)\]\.status', path)
+    if wanted:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return next((c["status"] for c in conditions if c["type"] == wanted[1]), None)
+    value: Any = obj
+    for part in path.lstrip(".").split("."):
+        value = (value or {}).get(part)
+    return value
+
+
 def test_kubectl_get_shows_the_printer_columns(
     world: World, server: ControlPlane, custom: kubernetes.client.CustomObjectsApi
 ) -> None:
@@ -114,9 +128,7 @@ def test_kubectl_get_shows_the_printer_columns(
     for column, cell in zip(columns, cells[1:], strict=True):
         if column["type"] == "date":
             continue
-        value: Any = obj
-        for part in column["jsonPath"].lstrip(".").split("."):
-            value = (value or {}).get(part)
+        value = _json_path(obj, column["jsonPath"])
         assert cell == str(value if value is not None else "<none>"), (column["name"], cell)
     assert cells[0] == "columns"
     assert cells[names.index("PHASE")] == "Completed"

@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import OPERATION_TAG
 from ..spec import AuroraRestoreSpec, AuroraRestoreStatus, Phase, SpecError, validate_spec
-from .context import OWNER_TAG, READS, Context, ReadPolicy, operation_id
+from .context import OWNER_TAG, READS, Context, ReadPolicy, operation_id, swap_identifiers
 from .errors import StepFailure, safety
 from .ports import Cluster
 
@@ -118,8 +118,18 @@ def verified_spec(
 def _check_names(status: AuroraRestoreStatus, spec: AuroraRestoreSpec) -> None:
     """Names of AWS objects in the status must follow from the verified spec."""
     target = spec.target
+    assert status.operation_id
+    # A swap restores under, and retires to, names derived from the operation id.
+    temporary, retired = swap_identifiers(target.cluster_identifier, status.operation_id)
+    swap = status.swap
+    if swap is not None and (
+        (swap.temporary, swap.retired) != (temporary, retired)
+        or swap.target != target.cluster_identifier
+    ):
+        raise _tampered(f"status.swap names {swap.temporary} and {swap.retired}")
+    allowed = {target.cluster_identifier, temporary} if swap else {target.cluster_identifier}
     for label, obj in (("cluster", status.cluster), ("replaced", status.replaced)):
-        if obj is not None and obj.identifier != target.cluster_identifier:
+        if obj is not None and obj.identifier not in allowed:
             raise _tampered(
                 f"status.{label} names {obj.identifier}, the spec's target is "
                 f"{target.cluster_identifier}"
