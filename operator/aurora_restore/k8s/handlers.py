@@ -358,5 +358,9 @@ async def on_delete(
         log.info("%s", result.message, extra={"resource": resource.key})
         await asyncio.sleep(wait)
     if not result.skipped:
+        # What was removed and kept, in the audit trail too.
+        await asyncio.to_thread(
+            rt.driver.audit, resource, "cleanup", "Completed", {"message": result.message}
+        )
         # An event of type Normal: kopf.info() posts at INFO, below settings.posting.level.
         kopf.event(body, type="Normal", reason="CleanupCompleted", message=result.message)
