@@ -253,6 +253,13 @@ def test_delete_with_deletion_policy_delete_removes_the_cluster(
     assert any(e.reason == "CleanupCompleted" for e in cluster.events("temp"))
     logs = operator.logs()
     assert "failed temporarily" not in logs, logs[-3000:]
+    items = aws.client("dynamodb", SOURCE).query(
+        TableName="aurora-restore-audit",
+        KeyConditionExpression="operation_id = :o",
+        ExpressionAttributeValues={":o": {"S": obj["status"]["operationId"]}},
+    )["Items"]
+    done = [i for i in items if i["step"]["S"] == "cleanup"]
+    assert [i["status"]["S"] for i in done] == ["Completed"]
 
 
 def test_spec_change_after_completion_starts_a_second_run(

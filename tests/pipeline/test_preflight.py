@@ -382,3 +382,14 @@ def test_text_logs_name_the_restore() -> None:
     finally:
         RESOURCE.reset(token)
     assert "[" not in TextFormatter().format(plain)
+
+
+def test_missing_config_map_is_waited_for_then_fails_naming_it(world: World) -> None:
+    spec = same_region_spec()
+    spec["sql"] = [{"configMapRef": {"name": "mask-pii", "key": "mask.sql"}}]
+    spec["masterPassword"] = {"secretRef": {"name": "master"}}
+    world.kube.secrets["master"] = {"password": "S3cret-master"}
+    status, _ = world.run(spec, max_ticks=50)
+    assert status["error"]["code"] == "ConfigMapNotFound"
+    assert status["error"]["message"].startswith("ConfigMap mask-pii (key mask.sql) did not")
+    assert mutations(world) == []

@@ -401,5 +401,9 @@ async def on_delete(
     if result.reason == "StatusTampered":
         kopf.warn(body, reason="StatusTampered", message=result.message)
     elif not result.skipped:
+        # What was removed and kept, in the audit trail too.
+        await asyncio.to_thread(
+            rt.driver.audit, resource, "cleanup", "Completed", {"message": result.message}
+        )
         # An event of type Normal: kopf.info() posts at INFO, below settings.posting.level.
         kopf.event(body, type="Normal", reason="CleanupCompleted", message=result.message)

@@ -53,7 +53,7 @@ def _preflight(ctx: Context) -> StepResult | None:
         raise invalid(
             f"{what} did not appear within timeouts.preflight "
             f"({ctx.spec.timeouts.preflight}): {why}",
-            code="SecretNotFound",
+            code="ConfigMapNotFound" if what.startswith("ConfigMap") else "SecretNotFound",
         )
     # The step's backoff, doubling from backoffBase, never past the preflight's deadline.
     wait = min(ctx.config.backoff_max, max(ctx.config.backoff_base, waited), limit - waited)
