@@ -1,7 +1,8 @@
 """The operator as its own process (SIGKILL, Kubernetes API faults, secrets in its logs),
 with the e2e harness: the real API server (the Kubernetes API emulator for the fault tests,
-which inject 409s, 500s and dropped watches through it), the moto server and PostgreSQL. The AWS world adds what the full restore needs: a managed cluster to replace in
-the target region, and an SNS topic with an SQS queue to read the notifications from."""
+which inject 409s, 500s and dropped watches through it), the moto server and PostgreSQL.
+The AWS world adds what the full restore needs: a managed cluster to replace in the target
+region, and an SNS topic with an SQS queue to read the notifications from."""
 
 from __future__ import annotations
 
