@@ -31,11 +31,19 @@ def _missing_binaries() -> list[str]:
     return [name for name in BINARIES if not (TOOLS / name).is_file()]
 
 
+def install_crds(plane: ControlPlane) -> None:
+    crds = str(ROOT / "crds")
+    plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", crds)
+    plane.kubectl("wait", "--for=condition=Established", "-f", crds, "--timeout=60s")
+
+
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     workdir = tmp_path_factory.mktemp("control-plane")
     if EXTERNAL_KUBECONFIG:
-        yield ControlPlane(Path(EXTERNAL_KUBECONFIG), workdir, external=True)
+        plane = ControlPlane(Path(EXTERNAL_KUBECONFIG), workdir, external=True)
+        install_crds(plane)
+        yield plane
         return
     if not (TOOLS / "kubectl").is_file():
         pytest.fail("kubectl is missing from .tools/bin: run `make setup`", pytrace=False)
@@ -62,8 +70,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         pytest.fail(f"control plane did not start:\n{started.stderr}", pytrace=False)
     plane = ControlPlane(workdir / "kubeconfig", workdir)
     try:
-        plane.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-        plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        install_crds(plane)
         yield plane
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop", str(workdir)], timeout=60, check=False)
