@@ -82,9 +82,9 @@ ENGINE_VERSION = re.compile(r"^\d{1,4}(\.\d{1,4}){0,2}$", _A)
 SUBNET_GROUP = re.compile(r"^[A-Za-z0-9 ._-]{1,255}$")
 # Go's duration grammar (``time.ParseDuration``, the one Kubernetes users know: ``1h30m``,
 # ``500ms``, ``2s``, ``1.5h``), without a sign: units h, m, s, ms, us, ns in any order, or a
-# bare ``0``. The same pattern is the CRD's, and settings use it too. Bounded digits keep
-# every value inside ``timedelta``.
-DURATION = re.compile(r"^(?:0|(?:[0-9]{1,9}(?:\.[0-9]{1,9})?(?:h|ms|m|s|us|ns))+)$", _A)
+# bare ``0``. The same pattern is the CRD's, and settings use it too. At most 6 digits per
+# unit (as before: no restore waits 114 years) keep every value inside ``timedelta``.
+DURATION = re.compile(r"^(?:0|(?:[0-9]{1,6}(?:\.[0-9]{1,9})?(?:h|ms|m|s|us|ns))+)$", _A)
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 K8S_KEY = re.compile(r"^[-._A-Za-z0-9]{1,253}$")
 PG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")

@@ -318,7 +318,7 @@ def test_duration_valid(value: str, seconds: float) -> None:
 @pytest.mark.parametrize(
     "value",
     ["", "2", "2 hours", "2H", "-1h", "+1h", "1d", "1w", "1y", "h", "2h\n", "٢h", ".5s", "1.h",
-     "1234567890h", "1µs"],
+     "1234567h", "1µs"],
 )  # fmt: skip
 def test_duration_invalid(value: str) -> None:
     with pytest.raises(ValueError, match="must be a duration such as 90m, 2h, 1h30m or 500ms"):
@@ -329,11 +329,11 @@ def test_duration_invalid(value: str) -> None:
 
 def test_longest_duration_fits() -> None:
     # The CRD's maxLength and the digit bounds keep every accepted value inside timedelta.
-    longest = "999999999h" * 6 + "9ms"
+    longest = "999999h" * 9
     assert len(longest) <= 64
     assert spec.parse_duration(longest).days > 0
     with pytest.raises(ValueError, match="must be a duration"):
-        spec.parse_duration(longest + "9s")
+        spec.parse_duration(longest + "9s")  # 65 characters: longer than the CRD allows
 
 
 # --- choices --------------------------------------------------------------------------------

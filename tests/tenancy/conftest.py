@@ -135,7 +135,7 @@ def gone(api: Cluster, name: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _on_the_emulator(kube: object) -> None:
+def _on_the_emulator(kube: object) -> None:  # noqa: F811  (the fixture, by name)
     """These scenarios run against the Kubernetes API emulator (asking for ``kube`` selects
     it, see tests/e2e/conftest.py). On a real cluster the garbage collector removes the
     test's Secret owned by a restore that does not exist before the operator sees it, and

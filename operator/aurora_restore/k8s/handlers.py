@@ -326,8 +326,12 @@ async def wake_on_change(uid: str, **_: Any) -> None:
 
 
 def _rerun_pending(body: Mapping[str, Any], **_: Any) -> bool:
+    # Only once the run has ended: during a run the rerun waits anyway, and waking on every
+    # watch event (each status patch is one) would make the daemon tick on its own writes.
     asked = ((body.get("metadata") or {}).get("annotations") or {}).get(RERUN_ANNOTATION)
-    return bool(asked) and asked != (body.get("status") or {}).get("rerunToken")
+    status = body.get("status") or {}
+    ended = status.get("phase") in (Phase.Completed.value, Phase.Failed.value)
+    return bool(asked) and ended and asked != status.get("rerunToken")
 
 
 # kopf leaves the annotations of its own storage prefix (dbrestore.io/) out of the diff the
