@@ -2,20 +2,16 @@
 
 This module is the functional core's vocabulary. It imports pydantic (and durationpy for
 durations) only, so that the CRD schema tests, the pipeline and the CLI can share it
-without AWS or Kubernetes.
-
-The rules mirror AWS's own naming rules (and the seed pipeline's ``validate_*``
-helpers), so that a bad spec is rejected before anything reaches AWS.
+without AWS or Kubernetes. The naming and format rules the models use live in
+``rules.py`` (re-exported here); the source methods' rules in ``source_method.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import durationpy
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +23,58 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .rules import (  # noqa: F401  (part of the contract, re-exported)
+    _A,
+    _AWS_ID,
+    _AWS_ID_RULE,
+    _PARTITION,
+    _REGION_RE,
+    AUTOMATED_SNAPSHOT,
+    AWS_ID,
+    DURATION,
+    ENGINE_VERSION,
+    INSTANCE_CLASS,
+    K8S_KEY,
+    K8S_NAME,
+    KMS_KEY,
+    PG_NAME,
+    REGION,
+    RESERVED_PG_USERS,
+    SECRETS_MANAGER_ID,
+    SG_ID,
+    SNAPSHOT_ARN,
+    SNS_TOPIC_ARN,
+    SUBNET_GROUP,
+    SUBNET_ID,
+    TAG_KEY,
+    TAG_VALUE,
+    VPC_ID,
+    ClusterId,
+    Duration,
+    K8sKey,
+    K8sName,
+    KmsKeyId,
+    PgDatabase,
+    PgUser,
+    Region,
+    SecurityGroupId,
+    SnapshotId,
+    SnsTopicArn,
+    SourceSnapshotId,
+    SubnetId,
+    VpcId,
+    _aws_identifier,
+    _date,
+    _duration,
+    _pattern,
+    _pg_user,
+    _source_snapshot_name,
+    parse_duration,
+    validate_cluster_id,
+    validate_region,
+    validate_snapshot_id,
+    validate_source_snapshot_id,
+)
 from .source_method import (  # noqa: F401  (part of the contract, re-exported)
     METHOD_LABELS,
     RESTORE_TIME,
@@ -37,183 +85,6 @@ from .source_method import (  # noqa: F401  (part of the contract, re-exported)
     spec_problem,
     validate_restore_time,
 )
-
-# --- identifier rules -------------------------------------------------------------------
-
-_AWS_ID_RULE = (
-    "letters, digits or hyphens, starting with a letter, with no two consecutive hyphens "
-    "and no trailing hyphen"
-)
-# Every pattern is ASCII-only and is used with ``fullmatch``: Python's ``\d`` would otherwise
-# accept non-ASCII digits (which ``int()`` then happily parses) and ``$`` would accept a
-# trailing newline. Kubernetes evaluates the CRD's copies of these patterns with Go's RE2,
-# where neither happens, so the model must not accept what the API server rejects.
-_A = re.ASCII
-_AWS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
-AWS_ID = _AWS_ID
-AUTOMATED_SNAPSHOT = re.compile(
-    r"^rds:(?P<cluster>[a-z][a-z0-9-]{0,62})-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$", _A
-)
-REGION = re.compile(
-    r"^(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso|-isob|-isof|-isoe)?"
-    r"-(north|south|east|west|central|northeast|northwest|southeast|southwest)-[1-9]$"
-)
-_PARTITION = r"arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-f|-iso-e)?"
-_REGION_RE = REGION.pattern[1:-1]
-SNAPSHOT_ARN = re.compile(
-    rf"^{_PARTITION}:rds:(?P<region>{_REGION_RE}):\d{{12}}:cluster-snapshot:(?P<id>.+)$", _A
-)
-KMS_KEY = re.compile(
-    r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"|mrk-[0-9a-f]{32}"
-    r"|alias/[A-Za-z0-9/_-]{1,250}"
-    rf"|{_PARTITION}:kms:{_REGION_RE}:\d{{12}}:(?:key/[A-Za-z0-9-]{{1,64}}|alias/[A-Za-z0-9/_-]{{1,250}}))$",
-    _A,
-)
-SNS_TOPIC_ARN = re.compile(
-    rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$", _A
-)
-VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-SG_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-# Bounded so that the CRD can give these strings a maxLength (needed for CEL cost limits).
-INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]{1,32}(\.[a-z0-9]{1,32})?$")
-ENGINE_VERSION = re.compile(r"^\d{1,4}(\.\d{1,4}){0,2}$", _A)
-SUBNET_GROUP = re.compile(r"^[A-Za-z0-9 ._-]{1,255}$")
-# Go's duration grammar (``time.ParseDuration``, the one Kubernetes users know: ``1h30m``,
-# ``500ms``, ``2s``, ``1.5h``), without a sign: units h, m, s, ms, us, ns in any order, or a
-# bare ``0``. The same pattern is the CRD's, and settings use it too. At most 6 digits per
-# unit (as before: no restore waits 114 years) keep every value inside ``timedelta``.
-DURATION = re.compile(r"^(?:0|(?:[0-9]{1,6}(?:\.[0-9]{1,9})?(?:h|ms|m|s|us|ns))+)$", _A)
-K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-K8S_KEY = re.compile(r"^[-._A-Za-z0-9]{1,253}$")
-PG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
-SECRETS_MANAGER_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
-# AWS allows letters, digits and spaces plus _.:/=+-@; ``\w\s`` also let tabs and newlines in.
-# ASCII only, so that the CRD (RE2) and the model agree character for character.
-TAG_KEY = re.compile(r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")
-TAG_VALUE = re.compile(r"^[A-Za-z0-9_ .:/=+@-]{0,256}$")
-RESERVED_PG_USERS = ("postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "public")
-
-
-def _aws_identifier(value: str, what: str, max_len: int) -> str:
-    if not 1 <= len(value) <= max_len:
-        raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {len(value)} characters)")
-    if not _AWS_ID.fullmatch(value) or "--" in value or value.endswith("-"):
-        raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {value!r})")
-    return value.lower()
-
-
-def validate_cluster_id(value: str) -> str:
-    """AWS DB cluster identifier; stored lower-case, as AWS does."""
-    return _aws_identifier(value, "a DB cluster identifier", 63)
-
-
-def validate_snapshot_id(value: str) -> str:
-    """A cluster snapshot identifier this operator may create (a copy's name)."""
-    return _aws_identifier(value, "a cluster snapshot identifier", 255)
-
-
-def validate_source_snapshot_id(value: str) -> str:
-    """A source snapshot: a manual name, an automated ``rds:`` name, or a snapshot ARN."""
-    arn = SNAPSHOT_ARN.fullmatch(value)
-    if arn:
-        # The name inside an ARN follows the same rules as a bare name (and is not itself an
-        # ARN); it is kept as given because ARNs are compared verbatim by AWS.
-        _source_snapshot_name(arn["id"])
-        return value
-    return _source_snapshot_name(value)
-
-
-def _source_snapshot_name(value: str) -> str:
-    if value.startswith("rds:"):
-        if AUTOMATED_SNAPSHOT.fullmatch(value):
-            return value
-        raise ValueError(
-            "an automated snapshot identifier must look like rds:<cluster>-YYYY-MM-DD-HH-MM "
-            f"(got {value!r})"
-        )
-    return validate_snapshot_id(value)
-
-
-def validate_region(value: str) -> str:
-    if not REGION.fullmatch(value):
-        raise ValueError(
-            f"must be an AWS region name such as us-east-1 or eu-central-2 (got {value!r})"
-        )
-    return value
-
-
-def _pattern(regex: re.Pattern[str], allowed: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not regex.fullmatch(value):
-            shown = value if len(value) <= 80 else value[:77] + "..."
-            raise ValueError(f"must be {allowed} (got {shown!r})")
-        return value
-
-    return AfterValidator(check)
-
-
-def parse_duration(value: str) -> dt.timedelta:
-    """The one duration parser of the operator, for the resources and the settings alike:
-    the grammar is ``DURATION``; durationpy (Go's semantics) computes the value."""
-    if not isinstance(value, str) or len(value) > 64 or not DURATION.fullmatch(value):
-        raise ValueError(
-            f"must be a duration such as 90m, 2h, 1h30m or 500ms (got {str(value)[:80]!r})"
-        )
-    try:
-        return durationpy.from_str(value)
-    except (ValueError, OverflowError):
-        raise ValueError(f"is too long a duration (got {value!r})") from None
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-def _date(value: str) -> str:
-    if value == "latest":
-        return value
-    try:
-        dt.date.fromisoformat(value)
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"must be a UTC date YYYY-MM-DD or 'latest' (got {value!r})") from None
-    return value
-
-
-def _pg_user(value: str) -> str:
-    if not PG_NAME.fullmatch(value):
-        raise ValueError(
-            "must be 1-63 letters, digits, '_', '$' or '-', starting with a letter or '_' "
-            f"(got {value[:80]!r})"
-        )
-    lowered = value.lower()
-    if lowered in RESERVED_PG_USERS or lowered.startswith(("pg_", "rds_", "rds")):
-        raise ValueError(f"{value!r} is reserved by PostgreSQL or RDS; choose another name")
-    return value
-
-
-ClusterId = Annotated[str, AfterValidator(validate_cluster_id)]
-SnapshotId = Annotated[str, AfterValidator(validate_snapshot_id)]
-SourceSnapshotId = Annotated[str, AfterValidator(validate_source_snapshot_id)]
-Region = Annotated[str, AfterValidator(validate_region)]
-Duration = Annotated[str, AfterValidator(_duration)]
-KmsKeyId = Annotated[str, _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN")]
-SnsTopicArn = Annotated[str, _pattern(SNS_TOPIC_ARN, "an SNS topic ARN")]
-VpcId = Annotated[str, _pattern(VPC_ID, "a VPC id such as vpc-0123abcd")]
-SubnetId = Annotated[str, _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd")]
-SecurityGroupId = Annotated[str, _pattern(SG_ID, "a security group id such as sg-0123abcd")]
-K8sName = Annotated[
-    str, _pattern(K8S_NAME, "a Kubernetes object name (lower-case letters, digits, '-' and '.')")
-]
-K8sKey = Annotated[str, _pattern(K8S_KEY, "a key of letters, digits, '-', '_' or '.'")]
-PgUser = Annotated[str, AfterValidator(_pg_user)]
-PgDatabase = Annotated[
-    str, _pattern(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'")
-]
 
 
 class Model(BaseModel):
