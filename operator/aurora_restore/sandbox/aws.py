@@ -275,9 +275,20 @@ def _is_deleting(obj: Any) -> bool:
     return state is not None and state._transitions is _DELETING
 
 
+def _items(collection: MutableMapping[str, Any]) -> list[tuple[str, Any]]:
+    """A copy of the collection's items. The server is threaded: another request may add or
+    remove an object while the copy is made (``OrderedDict mutated during iteration``), and
+    then the copy is simply made again."""
+    while True:
+        try:
+            return list(collection.items())
+        except RuntimeError:
+            continue
+
+
 def _advance(collection: MutableMapping[str, Any], tick: bool) -> None:
     # A "manual" transition counts describe calls; "time" ones look at the clock.
-    for key, obj in list(collection.items()):
+    for key, obj in _items(collection):
         state = _state(obj)
         if state is None:
             continue
@@ -352,7 +363,7 @@ def _settle(region: str | None) -> int:
             if region is not None and backend_region != region:
                 continue
             for collection in (backend.clusters, backend.cluster_snapshots, backend.databases):
-                for key, obj in list(collection.items()):
+                for key, obj in _items(collection):
                     state = _state(obj)
                     if state is None:
                         continue
@@ -554,6 +565,11 @@ class _SandboxApp:
         self._calls = calls
         self._hooks = hooks or _Hooks()
         self._dynamodb_writes = threading.Lock()
+        # moto's RDS backend is not thread-safe: under many concurrent restores a describe
+        # iterates a dict that a concurrent restore changes, and the threaded server answers
+        # 500 ("OrderedDict mutated during iteration"). AWS has no such failure, so RDS
+        # requests are served one at a time.
+        self._rds = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -580,6 +596,9 @@ class _SandboxApp:
         # moto handles the request inside this call; the body iterable is already built.
         if service == "dynamodb" and operation in _ATOMIC_DYNAMODB:
             with self._dynamodb_writes:
+                result = self._app(environ, start_response)
+        elif service == "rds":
+            with self._rds:
                 result = self._app(environ, start_response)
         else:
             result = self._app(environ, start_response)
