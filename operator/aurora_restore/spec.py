@@ -31,6 +31,7 @@ from .source_method import (  # noqa: F401  (part of the contract, re-exported)
     METHOD_LABELS,
     RESTORE_TIME,
     SourceMethod,
+    cross_account_problem,
     parse_restore_time,
     region_problem,
     source_problem,
@@ -70,6 +71,10 @@ KMS_KEY = re.compile(
     rf"|{_PARTITION}:kms:{_REGION_RE}:\d{{12}}:(?:key/[A-Za-z0-9-]{{1,64}}|alias/[A-Za-z0-9/_-]{{1,250}}))$",
     _A,
 )
+# source.roleArn: an IAM role (paths allowed) in the account that owns the snapshot.
+ROLE_ARN = re.compile(rf"^{_PARTITION}:iam::\d{{12}}:role/[A-Za-z0-9+=,.@_/-]{{1,512}}$", _A)
+# sts:ExternalId's own character set and length.
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$", _A)
 SNS_TOPIC_ARN = re.compile(
     rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$", _A
 )
@@ -203,6 +208,8 @@ Region = Annotated[str, AfterValidator(validate_region)]
 Duration = Annotated[str, AfterValidator(_duration)]
 KmsKeyId = Annotated[str, _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN")]
 SnsTopicArn = Annotated[str, _pattern(SNS_TOPIC_ARN, "an SNS topic ARN")]
+RoleArn = Annotated[str, _pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
+ExternalId = Annotated[str, _pattern(EXTERNAL_ID, "2-1224 letters, digits or +=,.@:/_-")]
 VpcId = Annotated[str, _pattern(VPC_ID, "a VPC id such as vpc-0123abcd")]
 SubnetId = Annotated[str, _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd")]
 SecurityGroupId = Annotated[str, _pattern(SG_ID, "a security group id such as sg-0123abcd")]
@@ -244,6 +251,9 @@ class Source(Model):
     wait_timeout: Duration = "1h"
     # PointInTime only: an RFC 3339 UTC time, or "latest" (UseLatestRestorableTime).
     restore_time: Annotated[str, AfterValidator(validate_restore_time)] | None = None
+    # Another AWS account's snapshot (docs/cross-account.md): the role to assume there.
+    role_arn: RoleArn | None = None
+    external_id: ExternalId | None = None
 
     @property
     def from_cluster(self) -> bool:
@@ -252,7 +262,7 @@ class Source(Model):
 
     @model_validator(mode="after")
     def _one_way_to_find(self) -> Source:
-        if problem := source_problem(self):
+        if problem := source_problem(self) or cross_account_problem(self):
             raise ValueError(problem)
         if (self.snapshot_identifier is None) == (self.cluster_identifier is None):
             raise ValueError(
@@ -467,6 +477,15 @@ class AuroraRestoreSpec(Model):
     def cross_region(self) -> bool:
         return self.source.region != self.target.region
 
+    @property
+    def cross_account(self) -> bool:
+        return self.source.role_arn is not None
+
+    @property
+    def copies(self) -> bool:
+        """Whether the snapshot is copied first: into the target region, or account."""
+        return self.cross_region or self.cross_account
+
     @model_validator(mode="after")
     def _consistent(self) -> AuroraRestoreSpec:
         if problem := region_problem(self):
@@ -489,10 +508,10 @@ class AuroraRestoreSpec(Model):
                 "target.clusterIdentifier is the cluster the source snapshot was taken from; "
                 "restore to a different cluster"
             )
-        if self.copy_.kms_key_id and not self.cross_region:
+        if self.copy_.kms_key_id and not self.copies:
             raise ValueError(
-                "copy.kmsKeyId only applies when target.region differs from source.region; "
-                "remove it or use target.kmsKeyId"
+                "copy.kmsKeyId only applies when target.region differs from source.region "
+                "or source.roleArn is set; remove it or use target.kmsKeyId"
             )
         if problem := spec_problem(self):
             raise ValueError(problem)
@@ -610,6 +629,10 @@ class SnapshotStatus(StatusModel):
     engine_version: str | None = None
     cluster_identifier: str | None = None
     created_at: str | None = None
+    # Cross-account: the target account the snapshot is shared with, and how
+    # (SHARE_STATES in pipeline/steps/_cross_account.py).
+    shared_with: str | None = None
+    share: str | None = None
 
 
 class SourceStatus(StatusModel):
