@@ -369,6 +369,7 @@ def restore_spec(description: str) -> Schema:
             ),
             rule(
                 "!has(self.roleArn) || !has(self.clusterIdentifier)"
+                " || (has(self.method) && self.method != 'Snapshot')"
                 " || (has(self.snapshotType) && self.snapshotType != 'automated')",
                 "with roleArn, snapshotType must be manual or any: AWS shares only manual "
                 "snapshots with another account",

@@ -81,7 +81,7 @@ def cross_account_problem(source: Any) -> str | None:
             "roleArn only applies to method Snapshot: a cluster in another account is "
             "restored through a snapshot it shares"
         )
-    if source.cluster_identifier is not None and source.snapshot_type == "automated":
+    if source.cluster_identifier is not None and source.snapshot_type.value == "automated":
         # AWS shares manual snapshots only; making one would be a second write there.
         return (
             "with roleArn, snapshotType must be manual or any: AWS shares only manual "

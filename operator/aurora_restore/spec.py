@@ -73,8 +73,9 @@ KMS_KEY = re.compile(
 )
 # source.roleArn: an IAM role (paths allowed) in the account that owns the snapshot.
 ROLE_ARN = re.compile(rf"^{_PARTITION}:iam::\d{{12}}:role/[A-Za-z0-9+=,.@_/-]{{1,512}}$", _A)
-# sts:ExternalId's own character set and length.
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,1224}$", _A)
+# sts:ExternalId's own character set; at most 1224 characters (a maxLength: RE2 counts
+# repetitions only to 1000).
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,}$", _A)
 SNS_TOPIC_ARN = re.compile(
     rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$", _A
 )
@@ -209,7 +210,9 @@ Duration = Annotated[str, AfterValidator(_duration)]
 KmsKeyId = Annotated[str, _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN")]
 SnsTopicArn = Annotated[str, _pattern(SNS_TOPIC_ARN, "an SNS topic ARN")]
 RoleArn = Annotated[str, _pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
-ExternalId = Annotated[str, _pattern(EXTERNAL_ID, "2-1224 letters, digits or +=,.@:/_-")]
+ExternalId = Annotated[
+    str, Field(max_length=1224), _pattern(EXTERNAL_ID, "2-1224 letters, digits or +=,.@:/_-")
+]
 VpcId = Annotated[str, _pattern(VPC_ID, "a VPC id such as vpc-0123abcd")]
 SubnetId = Annotated[str, _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd")]
 SecurityGroupId = Annotated[str, _pattern(SG_ID, "a security group id such as sg-0123abcd")]
