@@ -326,3 +326,64 @@ def test_deleting_the_resource_after_sharing_unshares(world: World) -> None:
         if driver.cleanup(resource, world.kube).done:
             break
     assert shared_with(world) == []
+
+
+def test_role_sessions_are_cached_named_by_run_and_refreshed_before_expiry(world: World) -> None:
+    import datetime as dt
+
+    from aurora_restore.aws.clients import Clients
+
+    clients = Clients(world.session)
+    role = clients.for_role(ROLE, "staging-refresh", "aurora-restore-op-123456789012")
+    assert clients.for_role(ROLE, "staging-refresh", "aurora-restore-op-123456789012") is role
+    who = role.call("sts", SOURCE, "GetCallerIdentity")
+    assert who["Account"] == SRC_ACCOUNT
+    assert who["Arn"].endswith("assumed-role/prod-snapshots/aurora-restore-op-123456789012")
+    assert clients.account_id() == TARGET_ACCOUNT
+    assert world.aws.count("AssumeRole") == 1
+    # Credentials five minutes from expiry are renewed before the next call goes out.
+    credentials = role.client("rds", SOURCE)._request_signer._credentials
+    credentials._expiry_time = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    role.call("rds", SOURCE, "DescribeDBClusterSnapshots")
+    assert world.aws.count("AssumeRole") == 2
+    role.call("rds", SOURCE, "DescribeDBClusterSnapshots")
+    assert world.aws.count("AssumeRole") == 2
+
+
+def _automated_snapshot(world: World) -> str:
+    found = source_client(world, "rds").describe_db_cluster_snapshots(
+        DBClusterIdentifier="prod", SnapshotType="automated"
+    )["DBClusterSnapshots"]
+    assert found, "moto snapshots a new cluster at once"
+    return str(found[0]["DBClusterSnapshotIdentifier"])
+
+
+def test_by_cluster_and_date_only_manual_snapshots_are_considered(world: World) -> None:
+    make_production(world)
+    # The automated snapshot is the newest, but AWS would not let it be shared.
+    automated = _automated_snapshot(world)
+    world.aws.edit_cluster_snapshot(
+        SOURCE, automated, created_at=world.clock.now, account_id=SRC_ACCOUNT
+    )
+    by_date = spec()
+    by_date["source"] = {
+        "region": SOURCE,
+        "clusterIdentifier": "prod",
+        "snapshotType": "any",
+        "date": "latest",
+        "roleArn": ROLE,
+    }
+    status, _ = world.run(by_date, world.driver(**ALLOWED))
+    assert status["phase"] == "Completed", status
+    assert status["snapshot"]["arn"] == SNAPSHOT_ARN
+
+
+def test_an_automated_snapshot_named_exactly_is_refused_before_sharing(world: World) -> None:
+    make_production(world)
+    status, _ = world.run(
+        spec(snapshotIdentifier=_automated_snapshot(world)), world.driver(**ALLOWED)
+    )
+    assert status["phase"] == "Failed"
+    assert status["error"]["code"] == "SnapshotNotShareable"
+    assert "AWS shares only manual snapshots" in status["error"]["message"]
+    assert SHARE_CALL not in source_account_calls(world)

@@ -761,9 +761,14 @@ class AwsSandbox:
         identifier: str,
         snapshot_type: str | None = None,
         created_at: datetime | None = None,
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> dict[str, Any]:
         """Set what the API cannot: ``SnapshotType`` and ``SnapshotCreateTime``."""
-        body: dict[str, Any] = {"region": region, "identifier": identifier}
+        body: dict[str, Any] = {
+            "region": region,
+            "identifier": identifier,
+            "account_id": account_id,
+        }
         if snapshot_type is not None:
             body["snapshot_type"] = snapshot_type
         if created_at is not None:

@@ -26,6 +26,9 @@ def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
     assert source.cluster_identifier
     date = ctx.status.snapshot_date
     snapshots = rds.list_snapshots(source.region, source.cluster_identifier, source.snapshot_type)
+    if ctx.spec.cross_account:
+        # AWS shares manual snapshots only: with snapshotType any, the newest manual one.
+        snapshots = [s for s in snapshots if s.snapshot_type == "manual"]
     if date and date != "latest":
         snapshots = [
             s for s in snapshots if s.created_at and s.created_at.date().isoformat() == date
