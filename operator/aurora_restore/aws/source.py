@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..pipeline.ports import KeyAccess, Snapshot, SourceAccount
-from .clients import Clients
+from .clients import ROLE_CACHE, Clients
 from .rds import RdsAdapter, RdsTuning
 
 RESTORE_ATTRIBUTE = "restore"
@@ -85,16 +85,17 @@ class SourceAccountAdapter:
 class SourceAccountsAdapter:
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
-        self._accounts: dict[int, SourceAccountAdapter] = {}
+        self._accounts: dict[tuple[str, str | None, str], SourceAccountAdapter] = {}
 
     def open(self, role_arn: str, external_id: str | None, session_name: str) -> SourceAccount:
         role = self.clients.for_role(role_arn, external_id, session_name)
-        # One adapter per assumed-role clients (cached there, so bounded the same way).
-        found = self._accounts.get(id(role))
+        key = (role_arn, external_id, session_name)
+        found = self._accounts.get(key)
+        # A new adapter when the role's clients were renewed (evicted from their cache).
         if found is None or found.clients is not role:
-            found = self._accounts[id(role)] = SourceAccountAdapter(role)
-            if len(self._accounts) > 128:
+            while len(self._accounts) >= ROLE_CACHE:
                 self._accounts.pop(next(iter(self._accounts)))
+            found = self._accounts[key] = SourceAccountAdapter(role)
         return found
 
     def target_account(self) -> str:

@@ -513,17 +513,6 @@ class _CallLog:
             self._calls.clear()
 
 
-def _caller_account(environ: dict[str, Any]) -> str:
-    """The account moto answers a request as: the one of its access key (an assumed role's
-    key belongs to the role's account)."""
-    from moto.iam.models import get_account_id_from
-
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" not in auth:
-        return DEFAULT_ACCOUNT_ID
-    return get_account_id_from(auth.split("Credential=", 1)[1].split("/", 1)[0])
-
-
 def _credential_scope(environ: dict[str, Any]) -> tuple[str, str]:
     """(service, region) from a SigV4 Authorization header."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -592,7 +581,8 @@ class _SandboxApp:
                     hook.before(service, operation, region)
                 except DropRequest as drop:
                     return _dropped(start_response, drop)
-        self._calls.add(service, operation, region, _caller_account(environ))
+        account = rds_accounts.caller_account(environ, DEFAULT_ACCOUNT_ID)
+        self._calls.add(service, operation, region, account)
         # moto handles the request inside this call; the body iterable is already built.
         if service == "dynamodb" and operation in _ATOMIC_DYNAMODB:
             with self._dynamodb_writes:
