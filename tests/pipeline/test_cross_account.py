@@ -208,6 +208,22 @@ def test_an_unlisted_role_is_refused_before_any_call(world: World) -> None:
     assert source_account_calls(world) == []
 
 
+def test_a_snapshot_arn_of_another_account_than_the_role_is_refused(world: World) -> None:
+    make_production(world)
+    arn = SNAPSHOT_ARN.replace(SRC_ACCOUNT, "222222222222")
+    status, _ = world.run(spec(snapshotIdentifier=arn), world.driver(**ALLOWED))
+    assert status["phase"] == "Failed"
+    assert status["error"]["type"] == "ValidationError"
+    assert (
+        "is in account 222222222222 but source.roleArn is in account" in status["error"]["message"]
+    )
+    assert source_account_calls(world) == []
+    # The role's own account by ARN is fine.
+    world.aws.reset_calls()
+    status, _ = world.run(spec(snapshotIdentifier=SNAPSHOT_ARN), world.driver(**ALLOWED), uid="u2")
+    assert status["phase"] == "Completed", status
+
+
 def test_a_key_the_target_account_may_not_use_fails_before_any_copy(world: World) -> None:
     make_production(world, key_statements=[SOURCE_OWNS_KEY])
     status, _ = world.run(spec(), world.driver(**ALLOWED))

@@ -42,6 +42,15 @@ def check_role(ctx: Context) -> None:
         )
     if role and ctx.ports.source_accounts is None:
         raise invalid("source.roleArn is not supported here: no source account access")
+    named = ctx.spec.source.snapshot_identifier or ""
+    if role and named.startswith("arn:") and named.split(":")[4] != role.split(":")[4]:
+        # The snapshot is looked up in the role's account: another account's ARN would
+        # silently find a namesake there.
+        raise invalid(
+            f"source.snapshotIdentifier is in account {named.split(':')[4]} but "
+            f"source.roleArn is in account {role.split(':')[4]}; use a role of the "
+            "snapshot's account"
+        )
 
 
 def source(ctx: Context) -> SourceAccount:
