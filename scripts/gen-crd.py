@@ -121,9 +121,10 @@ SPEC_RULES = [
         ".target.engineVersion",
     ),
     rule(
-        "!has(self.copy) || !has(self.copy.kmsKeyId) || self.source.region != self.target.region",
-        "copy.kmsKeyId only applies when target.region differs from source.region; "
-        "remove it or use target.kmsKeyId",
+        "!has(self.copy) || !has(self.copy.kmsKeyId) || self.source.region != self.target.region"
+        " || has(self.source.roleArn)",
+        "copy.kmsKeyId only applies when target.region differs from source.region "
+        "or source.roleArn is set; remove it or use target.kmsKeyId",
         ".copy.kmsKeyId",
     ),
     rule(
@@ -340,9 +341,40 @@ def restore_spec(description: str) -> Schema:
                 "How long to wait for the snapshot to exist and be available, e.g. 90m or 2h.",
                 default="1h",
             ),
+            "roleArn": string(
+                "The snapshot is in another AWS account: an IAM role there that the operator "
+                "assumes to find and share it (docs/cross-account.md). It must match the "
+                "operator's AURORA_RESTORE_SOURCE_ROLE_ARNS.",
+                pattern=spec.ROLE_ARN.pattern,
+                max_length=600,
+            ),
+            "externalId": string(
+                "Only with roleArn: the external id the role's trust policy requires.",
+                pattern=spec.EXTERNAL_ID.pattern,
+                max_length=1224,
+            ),
         },
         required=["region"],
         rules=[
+            rule(
+                "!has(self.externalId) || has(self.roleArn)",
+                "externalId only applies with roleArn",
+                ".externalId",
+            ),
+            rule(
+                "!has(self.roleArn) || !has(self.method) || self.method == 'Snapshot'",
+                "roleArn only applies to method Snapshot: a cluster in another account is "
+                "restored through a snapshot it shares",
+                ".roleArn",
+            ),
+            rule(
+                "!has(self.roleArn) || !has(self.clusterIdentifier)"
+                " || (has(self.method) && self.method != 'Snapshot')"
+                " || (has(self.snapshotType) && self.snapshotType != 'automated')",
+                "with roleArn, snapshotType must be manual or any: AWS shares only manual "
+                "snapshots with another account",
+                ".snapshotType",
+            ),
             rule(
                 "has(self.restoreTime) == (has(self.method) && self.method == 'PointInTime')",
                 "restoreTime is required with method PointInTime and only applies to it",
@@ -733,6 +765,11 @@ def restore_status() -> Schema:
                     "engineVersion": s("Engine version."),
                     "clusterIdentifier": s("Cluster it was taken from."),
                     "createdAt": t("When it was taken (RFC 3339)."),
+                    "sharedWith": s("Cross-account: the target account it is shared with."),
+                    "share": s(
+                        "Cross-account: adding, added or removed (this run shared it), or "
+                        "existing (it was shared before; left as it was)."
+                    ),
                 },
             ),
             "source": obj(

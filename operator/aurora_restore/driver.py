@@ -22,6 +22,7 @@ from .aws.notify import SnsNotifier
 from .aws.rds import RdsAdapter, RdsTuning
 from .aws.records import Records
 from .aws.secrets import SecretsManagerReader
+from .aws.source import SourceAccountsAdapter
 from .db.port import PostgresDatabase
 from .pipeline import cleanup, guards
 from .pipeline.conditions import update_conditions
@@ -132,6 +133,7 @@ class Driver:
         )
         self.network = NetworkAdapter(self.clients)
         self.checks = PreflightChecks(self.clients, self.rds)
+        self.source_accounts = SourceAccountsAdapter(self.clients)
         self.notifier = SnsNotifier(self.clients)
         self.secrets_manager = SecretsManagerReader(self.clients)
         self.database = database or PostgresDatabase(
@@ -150,6 +152,7 @@ class Driver:
         self.clock = clock
         self.config = PipelineConfig(
             replace_allowed=settings.replace_allowed,
+            source_role_arns=settings.source_role_arns,
             default_topic_arn=settings.sns_topic_arn,
             poll_interval=settings.poll_seconds,
             poll_floor=settings.poll_floor_seconds,
@@ -167,6 +170,7 @@ class Driver:
             notifier=self.notifier,
             leases=self.leases,
             checks=self.checks,
+            source_accounts=self.source_accounts,
         )
 
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:

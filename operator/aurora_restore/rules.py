@@ -14,7 +14,7 @@ import re
 from typing import Annotated
 
 import durationpy
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 # --- identifier rules -------------------------------------------------------------------
 
@@ -48,6 +48,11 @@ KMS_KEY = re.compile(
     rf"|{_PARTITION}:kms:{_REGION_RE}:\d{{12}}:(?:key/[A-Za-z0-9-]{{1,64}}|alias/[A-Za-z0-9/_-]{{1,250}}))$",
     _A,
 )
+# source.roleArn: an IAM role (paths allowed) in the account that owns the snapshot.
+ROLE_ARN = re.compile(rf"^{_PARTITION}:iam::\d{{12}}:role/[A-Za-z0-9+=,.@_/-]{{1,512}}$", _A)
+# sts:ExternalId's own character set; at most 1224 characters (a maxLength: RE2 counts
+# repetitions only to 1000).
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9+=,.@:/_-]{2,}$", _A)
 SNS_TOPIC_ARN = re.compile(
     rf"^{_PARTITION}:sns:{_REGION_RE}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$", _A
 )
@@ -191,4 +196,8 @@ K8sKey = Annotated[str, _pattern(K8S_KEY, "a key of letters, digits, '-', '_' or
 PgUser = Annotated[str, AfterValidator(_pg_user)]
 PgDatabase = Annotated[
     str, _pattern(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'")
+]
+RoleArn = Annotated[str, _pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
+ExternalId = Annotated[
+    str, Field(max_length=1224), _pattern(EXTERNAL_ID, "2-1224 letters, digits or +=,.@:/_-")
 ]

@@ -82,6 +82,8 @@ class Settings(BaseModel):
     # mostly wait on the network, so many more than the CPUs.
     workers: int = Field(32, ge=1, le=512)
     replace_allowed: tuple[str, ...] = ()
+    # Glob patterns of the roles in other accounts that source.roleArn may name.
+    source_role_arns: tuple[str, ...] = ()
     ssm_path: str | None = None
     metrics_port: int = Field(8080, ge=0, le=65535)
     # All interfaces in a pod (the kubelet probes it); 127.0.0.1 for local runs and tests.
@@ -101,7 +103,7 @@ class Settings(BaseModel):
     lease_duration: Annotated[str, AfterValidator(_seconds)] = "5m"
     history_limit: int = Field(5, ge=0, le=50)
 
-    @field_validator("replace_allowed", "namespaces", mode="before")
+    @field_validator("replace_allowed", "source_role_arns", "namespaces", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

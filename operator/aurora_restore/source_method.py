@@ -70,6 +70,26 @@ def source_problem(source: Any) -> str | None:
     return None
 
 
+def cross_account_problem(source: Any) -> str | None:
+    """The rules of source.roleArn (another account's snapshot, docs/cross-account.md)."""
+    if source.external_id is not None and source.role_arn is None:
+        return "externalId only applies with roleArn"
+    if source.role_arn is None:
+        return None
+    if source.from_cluster:
+        return (
+            "roleArn only applies to method Snapshot: a cluster in another account is "
+            "restored through a snapshot it shares"
+        )
+    if source.cluster_identifier is not None and source.snapshot_type.value == "automated":
+        # AWS shares manual snapshots only; making one would be a second write there.
+        return (
+            "with roleArn, snapshotType must be manual or any: AWS shares only manual "
+            "snapshots with another account"
+        )
+    return None
+
+
 def region_problem(spec: Any) -> str | None:
     """PointInTime and Clone stay in the source's region."""
     if spec.source.from_cluster and spec.cross_region:

@@ -33,6 +33,7 @@ from .rules import (  # noqa: F401  (part of the contract, re-exported)
     AWS_ID,
     DURATION,
     ENGINE_VERSION,
+    EXTERNAL_ID,
     INSTANCE_CLASS,
     K8S_KEY,
     K8S_NAME,
@@ -40,6 +41,7 @@ from .rules import (  # noqa: F401  (part of the contract, re-exported)
     PG_NAME,
     REGION,
     RESERVED_PG_USERS,
+    ROLE_ARN,
     SECRETS_MANAGER_ID,
     SG_ID,
     SNAPSHOT_ARN,
@@ -51,12 +53,14 @@ from .rules import (  # noqa: F401  (part of the contract, re-exported)
     VPC_ID,
     ClusterId,
     Duration,
+    ExternalId,
     K8sKey,
     K8sName,
     KmsKeyId,
     PgDatabase,
     PgUser,
     Region,
+    RoleArn,
     SecurityGroupId,
     SnapshotId,
     SnsTopicArn,
@@ -79,6 +83,7 @@ from .source_method import (  # noqa: F401  (part of the contract, re-exported)
     METHOD_LABELS,
     RESTORE_TIME,
     SourceMethod,
+    cross_account_problem,
     parse_restore_time,
     region_problem,
     source_problem,
@@ -115,6 +120,9 @@ class Source(Model):
     wait_timeout: Duration = "1h"
     # PointInTime only: an RFC 3339 UTC time, or "latest" (UseLatestRestorableTime).
     restore_time: Annotated[str, AfterValidator(validate_restore_time)] | None = None
+    # Another AWS account's snapshot (docs/cross-account.md): the role to assume there.
+    role_arn: RoleArn | None = None
+    external_id: ExternalId | None = None
 
     @property
     def from_cluster(self) -> bool:
@@ -123,7 +131,7 @@ class Source(Model):
 
     @model_validator(mode="after")
     def _one_way_to_find(self) -> Source:
-        if problem := source_problem(self):
+        if problem := source_problem(self) or cross_account_problem(self):
             raise ValueError(problem)
         if (self.snapshot_identifier is None) == (self.cluster_identifier is None):
             raise ValueError(
@@ -338,6 +346,15 @@ class AuroraRestoreSpec(Model):
     def cross_region(self) -> bool:
         return self.source.region != self.target.region
 
+    @property
+    def cross_account(self) -> bool:
+        return self.source.role_arn is not None
+
+    @property
+    def copies(self) -> bool:
+        """Whether the snapshot is copied first: into the target region, or account."""
+        return self.cross_region or self.cross_account
+
     @model_validator(mode="after")
     def _consistent(self) -> AuroraRestoreSpec:
         if problem := region_problem(self):
@@ -360,10 +377,10 @@ class AuroraRestoreSpec(Model):
                 "target.clusterIdentifier is the cluster the source snapshot was taken from; "
                 "restore to a different cluster"
             )
-        if self.copy_.kms_key_id and not self.cross_region:
+        if self.copy_.kms_key_id and not self.copies:
             raise ValueError(
-                "copy.kmsKeyId only applies when target.region differs from source.region; "
-                "remove it or use target.kmsKeyId"
+                "copy.kmsKeyId only applies when target.region differs from source.region "
+                "or source.roleArn is set; remove it or use target.kmsKeyId"
             )
         if problem := spec_problem(self):
             raise ValueError(problem)
@@ -481,6 +498,10 @@ class SnapshotStatus(StatusModel):
     engine_version: str | None = None
     cluster_identifier: str | None = None
     created_at: str | None = None
+    # Cross-account: the target account the snapshot is shared with, and how
+    # (SHARE_STATES in pipeline/steps/_cross_account.py).
+    shared_with: str | None = None
+    share: str | None = None
 
 
 class SourceStatus(StatusModel):

@@ -115,6 +115,10 @@ def test_custom_values():
     assert env["AURORA_RESTORE_DB_SSLMODE"] == "verify-full"
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-west-2"
     assert env["AWS_ENDPOINT_URL"] == "http://moto.moto.svc:5000"
+    assert env["AURORA_RESTORE_SOURCE_ROLE_ARNS"] == (
+        "arn:aws:iam::111122223333:role/aurora-restore-source,"
+        "arn:aws:iam::444455556666:role/aurora-restore-*"
+    )
     assert env["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
     assert container["envFrom"] == [{"secretRef": {"name": "aurora-restore-extra"}}]
     assert container["ports"][0]["containerPort"] == 9090
@@ -178,6 +182,8 @@ WRONG = [
     ({"serviceAccount": {"annotations": {"a": 1}}}, "/serviceAccount/annotations/a"),
     ({"logging": {"format": "xml"}}, "/logging/format"),
     ({"aws": {"endpointUrl": "moto:5000"}}, "/aws/endpointUrl"),
+    ({"aws": {"sourceRoleArns": "arn:aws:iam::1:role/x"}}, "/aws/sourceRoleArns"),
+    ({"aws": {"sourceRoleArns": ["a,b"]}}, "/aws/sourceRoleArns/0"),
     ({"metrics": {"serviceMonitor": {"enabled": "true"}}}, "/metrics/serviceMonitor/enabled"),
     ({"tolerations": {"key": "x"}}, "/tolerations"),
     ({"replicaCount": 2}, "replicaCount"),

@@ -35,7 +35,7 @@ OPERATIONS = {
     "sns": ["Publish", "GetTopicAttributes"],
     "ssm": ["GetParametersByPath", "GetParameter"],
     "secretsmanager": ["DescribeSecret", "GetSecretValue"],
-    "sts": ["GetCallerIdentity"],
+    "sts": ["GetCallerIdentity", "AssumeRole"],  # AssumeRole: source.roleArn only
     "cloudwatch": ["PutMetricData"],
 }
 ALL = [(s, op) for s, ops in OPERATIONS.items() for op in ops]

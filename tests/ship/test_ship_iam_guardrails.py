@@ -13,7 +13,7 @@ from ship_support import REPO
 DOCS = REPO / "docs"
 POLICY = json.loads((DOCS / "iam-policy.json").read_text())
 SCP = json.loads((DOCS / "iam-guardrails-scp.json").read_text())
-POLICY_FILES = ["iam-policy.json", "iam-guardrails-scp.json"]
+POLICY_FILES = ["iam-policy.json", "iam-guardrails-scp.json", "iam-policy-source.json"]
 
 MB, OP, OWNER = "dbrestore.io/managed-by", "dbrestore.io/operation-id", "dbrestore.io/owner"
 OURS = {MB: "aurora-restore-operator", OP: "op-3f2a9c1d5e7b", OWNER: "databases/staging-refresh"}
@@ -31,6 +31,9 @@ ACCEPTED = {
     # target key for an encrypted copy/restore. The statement allows it only through RDS
     # (kms:ViaService) and only for AWS resources (kms:GrantIsForAWSResource).
     ("KmsGrantForRds", "PERMISSIONS_MANAGEMENT_ACTIONS"),
+    # sts:AssumeRole hands out credentials by nature: only of the source roles listed (the
+    # same ARNs as AURORA_RESTORE_SOURCE_ROLE_ARNS), for source.roleArn.
+    ("StsAssumeSourceRoles", "CREDENTIALS_EXPOSURE"),
 }
 
 

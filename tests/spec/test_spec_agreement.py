@@ -53,6 +53,7 @@ def target(**fields: Any) -> dict[str, Any]:
 
 
 SNAP_ARN = "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:"
+ROLE = "arn:aws:iam::111122223333:role/prod-snapshots"
 
 
 def from_cluster(method: str = "PointInTime", **source: Any) -> dict[str, Any]:
@@ -238,9 +239,33 @@ RULE_CASES: dict[str, list[tuple[dict[str, Any], str]]] = {
             SNAP_ARN + "rds:prod-db-2026-11-26-03-05",
         )
     ],
-    "copy.kmsKeyId only applies when target.region differs from source.region; remove it or "
-    "use target.kmsKeyId": [
+    "copy.kmsKeyId only applies when target.region differs from source.region or "
+    "source.roleArn is set; remove it or use target.kmsKeyId": [
         (base_spec(copy={"kmsKeyId": "alias/x"}, target=SAME_REGION), "copy.kmsKeyId only applies")
+    ],
+    "externalId only applies with roleArn": [
+        (
+            base_spec(
+                source={"region": "us-east-1", "snapshotIdentifier": "p", "externalId": "x1"}
+            ),
+            "externalId only applies with roleArn",
+        )
+    ],
+    "roleArn only applies to method Snapshot: a cluster in another account is restored "
+    "through a snapshot it shares": [
+        (
+            base_spec(source=from_cluster(method, roleArn=ROLE), target=SAME_REGION),
+            "roleArn only applies to method Snapshot",
+        )
+        for method in ("PointInTime", "Clone")
+    ],
+    "with roleArn, snapshotType must be manual or any: AWS shares only manual snapshots with "
+    "another account": [
+        (
+            base_spec(source={"region": "us-east-1", "clusterIdentifier": "prod", **extra}),
+            "snapshotType must be manual or any",
+        )
+        for extra in ({"roleArn": ROLE}, {"roleArn": ROLE, "snapshotType": "automated"})
     ],
     "masterPassword is required when users, sql or connectionSecret are set: the restored "
     "cluster keeps the source's master password": [

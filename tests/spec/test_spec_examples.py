@@ -37,6 +37,7 @@ EXPECTED_EXAMPLES = {
     "nightly-refresh.yaml",
     "point-in-time.yaml",
     "clone.yaml",
+    "cross-account.yaml",
 }
 
 

@@ -509,9 +509,29 @@ def test_copy_kms_key_only_cross_region() -> None:
         target={"region": "us-east-1", "clusterIdentifier": "staging"},
     )
     assert one_problem(same) == (
-        "spec: copy.kmsKeyId only applies when target.region differs from source.region; "
-        "remove it or use target.kmsKeyId"
+        "spec: copy.kmsKeyId only applies when target.region differs from source.region or "
+        "source.roleArn is set; remove it or use target.kmsKeyId"
     )
+    # From another account the snapshot is copied in the same region too.
+    role = "arn:aws:iam::111122223333:role/aurora-restore-source"
+    other_account = validate_spec(
+        {**same, "source": {**same["source"], "roleArn": role, "snapshotType": "manual"}}
+    )
+    assert other_account.copies and not other_account.cross_region
+
+
+def test_role_arn_rules() -> None:
+    role = "arn:aws:iam::111122223333:role/path/aurora-restore-source"
+    source = {"region": "us-east-1", "snapshotIdentifier": "prod-manual-1", "roleArn": role}
+    spec = validate_spec(base_spec(source={**source, "externalId": "staging-refresh"}))
+    assert spec.cross_account and spec.source.external_id == "staging-refresh"
+    assert not validate_spec(base_spec()).cross_account
+    bad_arn = one_problem(base_spec(source={**source, "roleArn": "arn:aws:iam::1:role/x"}))
+    assert bad_arn.startswith("spec.source.roleArn: must be an IAM role ARN")
+    no_role = {"region": "us-east-1", "snapshotIdentifier": "p", "externalId": "x1"}
+    assert one_problem(base_spec(source=no_role)).endswith("externalId only applies with roleArn")
+    too_long = one_problem(base_spec(source={**source, "externalId": "x" * 1225}))
+    assert too_long.startswith("spec.source.externalId")
 
 
 def test_copy_target_snapshot_identifier() -> None:

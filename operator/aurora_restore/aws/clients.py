@@ -13,6 +13,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import botocore.parsers
+import botocore.session
+from botocore.credentials import RefreshableCredentials
 
 from ..pipeline.errors import PortError, aws_error
 from ..spec import ErrorType
@@ -54,11 +56,27 @@ PERMANENT = frozenset(
 
 # Observers of every AWS call: (service, operation, region, outcome). Metrics hook in here.
 CallObserver = Callable[[str, str, str, str], None]
+# Observers of the calls made with an assumed role: (role ARN, service, operation, region).
+RoleObserver = Callable[[str, str, str, str], None]
+
+OWN_POLICY = "the operator's IAM policy, docs/iam.md"
+SOURCE_POLICY = "the source role's policy, docs/cross-account.md"
+# Assumed-role sessions kept at once (one per source role and run); the oldest goes first.
+ROLE_CACHE = 64
+ROLE_SESSION_SECONDS = 3600
 
 
 class Clients:
-    def __init__(self, session: boto3.Session | None = None, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        max_retries: int = 3,
+        role_arn: str | None = None,
+    ) -> None:
         self._session = session or boto3.Session()
+        self._max_retries = max_retries
+        # Set on the clients of an assumed role (the source account of a cross-account run).
+        self.role_arn = role_arn
         self._config = botocore.config.Config(
             # botocore's "max_attempts" here counts retries after the first attempt.
             retries={"mode": "standard", "max_attempts": max_retries},
@@ -68,6 +86,60 @@ class Clients:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.observers: list[CallObserver] = []
+        self.role_observers: list[RoleObserver] = []
+        self._roles: dict[tuple[str, str | None, str], Clients] = {}
+        self._account: str | None = None
+
+    def account_id(self) -> str:
+        """This identity's account (STS GetCallerIdentity, asked once)."""
+        if self._account is None:
+            region = self._session.region_name or "us-east-1"
+            self._account = str(self.call("sts", region, "GetCallerIdentity")["Account"])
+        return self._account
+
+    def for_role(self, role_arn: str, external_id: str | None, session_name: str) -> Clients:
+        """Clients acting as ``role_arn`` (STS AssumeRole with this identity), cached per
+        role and session; botocore refreshes the credentials before they expire."""
+        key = (role_arn, external_id, session_name)
+        with self._lock:
+            found = self._roles.get(key)
+        if found is not None:
+            return found
+        region = self._session.region_name or "us-east-1"
+        params: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": ROLE_SESSION_SECONDS,
+        }
+        if external_id:
+            params["ExternalId"] = external_id
+
+        def assume() -> dict[str, str]:
+            creds = self.call("sts", region, "AssumeRole", **params)["Credentials"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+            }
+
+        credentials = RefreshableCredentials.create_from_metadata(
+            metadata=assume(), refresh_using=assume, method="sts-assume-role"
+        )
+        core = botocore.session.get_session()
+        core._credentials = credentials  # the documented way to hand boto3 refreshable ones
+        role = Clients(
+            boto3.Session(botocore_session=core, region_name=region),
+            self._max_retries,
+            role_arn=role_arn,
+        )
+        role.observers.append(self._observe)
+        role.role_observers = self.role_observers
+        with self._lock:
+            while len(self._roles) >= ROLE_CACHE:
+                self._roles.pop(next(iter(self._roles)))
+            self._roles[key] = role
+        return role
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
@@ -85,7 +157,7 @@ class Clients:
         try:
             response: dict[str, Any] = method(**params)
         except Exception as exc:
-            error = translate(operation, exc)
+            error = translate(operation, exc, SOURCE_POLICY if self.role_arn else OWN_POLICY)
             self._observe(service, operation, region, error.code or "Error")
             raise error from None
         self._observe(service, operation, region, "Success")
@@ -94,6 +166,9 @@ class Clients:
     def _observe(self, service: str, operation: str, region: str, outcome: str) -> None:
         for observer in self.observers:
             observer(service, operation, region, outcome)
+        if self.role_arn:
+            for role_observer in self.role_observers:
+                role_observer(self.role_arn, service, operation, region)
 
 
 def _snake(name: str) -> str:
@@ -115,7 +190,7 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-def translate(operation: str, exc: BaseException) -> PortError:
+def translate(operation: str, exc: BaseException, policy: str = OWN_POLICY) -> PortError:
     """A sentence without request parameters: botocore never echoes them, and we add none."""
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
@@ -125,7 +200,7 @@ def translate(operation: str, exc: BaseException) -> PortError:
         retryable = code in TRANSIENT or (status >= 500 and code not in PERMANENT)
         message = f"AWS {operation} failed with {code}" + (f": {text}" if text else "")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-            message += " (check the operator's IAM policy, docs/iam.md)"
+            message += f" (check {policy})"
         return PortError(ErrorType.AWSError, message, code, retryable)
     if isinstance(
         exc,

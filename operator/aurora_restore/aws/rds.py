@@ -425,10 +425,13 @@ class RdsAdapter:
             # Cross-region copies name the source by ARN and are issued in the target region.
             "SourceDBClusterSnapshotIdentifier": source.arn,
             "TargetDBClusterSnapshotIdentifier": target_identifier,
-            "SourceRegion": source.region,
             "CopyTags": False,
             "Tags": _tag_list(tags),
         }
+        if source.region != region:
+            # Makes botocore presign the request for the source region (cross-region only;
+            # a copy from another account in the same region needs just the ARN).
+            params["SourceRegion"] = source.region
         if kms_key_id:
             params["KmsKeyId"] = kms_key_id
         try:

@@ -11,6 +11,7 @@ from .. import OPERATION_TAG
 from ..spec import ArchivePolicy
 from .context import ARCHIVED_TAG, Context, StepResult
 from .guards import deletable
+from .steps import _cross_account
 from .steps._safety import made_by_this_run
 from .steps.restore_snapshot import created_subnet_group
 
@@ -62,11 +63,16 @@ def _copy_after_failure(ctx: Context) -> StepResult | None:
 
 def after_failure(ctx: Context) -> StepResult:
     """One action per call until done; the final message says what was removed and kept."""
+    # First: the source account's snapshot stays shared no longer than the run.
+    _cross_account.unshare(ctx)
     waiting = _copy_after_failure(ctx)
     if waiting is not None:
         return waiting
     removed: list[str] = []
     kept: list[str] = []
+    snap = ctx.status.snapshot
+    if snap is not None and snap.share == _cross_account.REMOVED:
+        removed.append(f"the share of snapshot {snap.identifier} with account {snap.shared_with}")
     copy = ctx.status.copy_
     if copy is not None:
         what = f"snapshot copy {copy.identifier}"
@@ -94,6 +100,9 @@ def after_failure(ctx: Context) -> StepResult:
 def needs_cleanup_after_failure(ctx: Context) -> bool:
     """Whether a failed run created something (a copy, a subnet group) to clean up."""
     restore_started = ctx.status.step("restore-snapshot").state.value != "Pending"
+    snap = ctx.status.snapshot
+    if snap is not None and snap.share in _cross_account.OURS:
+        return True
     return ctx.status.copy_ is not None or (
         restore_started and created_subnet_group(ctx) is not None
     )
@@ -102,6 +111,8 @@ def needs_cleanup_after_failure(ctx: Context) -> bool:
 def run(ctx: Context) -> StepResult:
     rds = ctx.ports.rds
     target = ctx.spec.target
+    # A run deleted after sharing the source snapshot stops sharing it first.
+    _cross_account.unshare(ctx)
     copy = ctx.status.copy_
     if copy:
         snap = rds.get_snapshot(copy.region, copy.identifier)

@@ -78,6 +78,8 @@ class PipelineConfig:
     """The operator settings the pipeline's decisions depend on."""
 
     replace_allowed: tuple[str, ...] = ()
+    # Glob patterns of the roles source.roleArn may name (AURORA_RESTORE_SOURCE_ROLE_ARNS).
+    source_role_arns: tuple[str, ...] = ()
     default_topic_arn: str | None = None
     # How soon to look again while AWS works, and how long to back off on transient errors.
     poll_interval: float = 30.0
@@ -91,6 +93,9 @@ class PipelineConfig:
 
     def replace_allowed_for(self, cluster_identifier: str) -> bool:
         return any(fnmatch.fnmatchcase(cluster_identifier, p) for p in self.replace_allowed)
+
+    def source_role_allowed(self, role_arn: str) -> bool:
+        return any(fnmatch.fnmatchcase(role_arn, p) for p in self.source_role_arns)
 
     def look_again(
         self, waited: float, progress: int | None = None, followed: float | None = None

@@ -148,6 +148,52 @@ class Rds(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class KeyAccess:
+    """What the source account's KMS says about a snapshot's key, for the target account's
+    use of it: read with the source role, judged in pipeline/steps/_cross_account.py."""
+
+    arn: str
+    # "AWS" for an AWS managed key (aws/rds): it can never be used by another account.
+    manager: str
+    state: str
+    # The key policy document (JSON text); None when the role may not read it.
+    policy: str | None
+    # (grantee principal, operations) of every grant on the key.
+    grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+class SourceAccount(Protocol):
+    """The source side of a cross-account restore, with the assumed role: reads, and the
+    snapshot's ``restore`` attribute, the only thing it changes there."""
+
+    def get_snapshot(self, region: str, identifier: str) -> Snapshot | None: ...
+
+    def list_snapshots(
+        self, region: str, cluster_identifier: str, snapshot_type: str
+    ) -> list[Snapshot]: ...
+
+    def shared_with(self, region: str, identifier: str) -> list[str]:
+        """The account ids (or "all") in the snapshot's ``restore`` attribute."""
+        ...
+
+    def share(self, region: str, identifier: str, account: str) -> None: ...
+
+    def unshare(self, region: str, identifier: str, account: str) -> None: ...
+
+    def key_access(self, region: str, key_id: str) -> KeyAccess: ...
+
+
+class SourceAccounts(Protocol):
+    def open(self, role_arn: str, external_id: str | None, session_name: str) -> SourceAccount:
+        """The source account as ``role_arn`` sees it (credentials cached and refreshed)."""
+        ...
+
+    def target_account(self) -> str:
+        """The operator's own account id: where copies and restores are made."""
+        ...
+
+
 class Network(Protocol):
     def problems(
         self, region: str, vpc_id: str, subnet_ids: Sequence[str], security_group_ids: Sequence[str]
@@ -249,3 +295,5 @@ class Ports:
     checks: Checks
     # None: no lease is taken (a single-run tool; the operator and the CLI always pass one).
     leases: Leases | None = None
+    # None: source.roleArn cannot be used (tests of one account may leave it out).
+    source_accounts: SourceAccounts | None = None

@@ -65,7 +65,7 @@ from typing import Any, Self
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import rds_sources
+from . import rds_accounts, rds_sources
 
 RDS_CLUSTER = "rds::cluster"
 RDS_CLUSTER_SNAPSHOT = "rds::cluster-snapshot"
@@ -258,6 +258,7 @@ def _install() -> None:
     advance_on_describe("describe_db_cluster_snapshots", lambda backend: backend.cluster_snapshots)
     advance_on_describe("describe_db_instances", lambda backend: backend.databases)
     rds_sources.install()
+    rds_accounts.install()
 
 
 def _attach(obj: Any, model: str, transitions: list[tuple[str, str]]) -> None:
@@ -504,13 +505,17 @@ def _dropped(start_response: Callable[..., Any], drop: DropRequest) -> list[byte
 class _CallLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: list[tuple[str, str, str]] = []
+        self._calls: list[tuple[str, str, str, str]] = []
 
-    def add(self, service: str, operation: str, region: str) -> None:
+    def add(self, service: str, operation: str, region: str, account: str = "") -> None:
         with self._lock:
-            self._calls.append((service, operation, region))
+            self._calls.append((service, operation, region, account))
 
     def snapshot(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return [call[:3] for call in self._calls]
+
+    def with_accounts(self) -> list[tuple[str, str, str, str]]:
         with self._lock:
             return list(self._calls)
 
@@ -592,7 +597,8 @@ class _SandboxApp:
                     hook.before(service, operation, region)
                 except DropRequest as drop:
                     return _dropped(start_response, drop)
-        self._calls.add(service, operation, region)
+        account = rds_accounts.caller_account(environ, DEFAULT_ACCOUNT_ID)
+        self._calls.add(service, operation, region, account)
         # moto handles the request inside this call; the body iterable is already built.
         if service == "dynamodb" and operation in _ATOMIC_DYNAMODB:
             with self._dynamodb_writes:
@@ -615,7 +621,7 @@ class _SandboxApp:
         try:
             body = json.loads(raw) if raw else {}
             if path == "calls" and method == "GET":
-                result: Any = {"calls": [list(call) for call in self._calls.snapshot()]}
+                result: Any = {"calls": [list(call) for call in self._calls.with_accounts()]}
             elif path == "calls" and method == "DELETE":
                 self._calls.clear()
                 result = {}
@@ -764,9 +770,14 @@ class AwsSandbox:
         identifier: str,
         snapshot_type: str | None = None,
         created_at: datetime | None = None,
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> dict[str, Any]:
         """Set what the API cannot: ``SnapshotType`` and ``SnapshotCreateTime``."""
-        body: dict[str, Any] = {"region": region, "identifier": identifier}
+        body: dict[str, Any] = {
+            "region": region,
+            "identifier": identifier,
+            "account_id": account_id,
+        }
         if snapshot_type is not None:
             body["snapshot_type"] = snapshot_type
         if created_at is not None:
@@ -820,7 +831,18 @@ class AwsSandbox:
         if self._server is not None:
             return self._calls.snapshot()
         result = _request(self.endpoint_url, "GET", "/_sandbox/calls")
-        return [(str(s), str(o), str(r)) for s, o, r in result["calls"]]
+        return [(str(s), str(o), str(r)) for s, o, r, _ in result["calls"]]
+
+    def account_calls(self) -> list[tuple[str, str, str, str]]:
+        """Every AWS call received as (account, service, operation, region): the account
+        is the caller's (an assumed role acts in the role's account)."""
+        if self._server is not None:
+            records = self._calls.with_accounts()
+        else:
+            records = [
+                tuple(c) for c in _request(self.endpoint_url, "GET", "/_sandbox/calls")["calls"]
+            ]
+        return [(str(a), str(s), str(o), str(r)) for s, o, r, a in records]
 
     def calls(self, service: str | None = None) -> list[tuple[str, str]]:
         """(operation, region) of every AWS call received, oldest first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...spec import ErrorType
 from ..context import Context, StepResult
 from ..errors import StepFailure
-from . import _sources
+from . import _cross_account, _sources
 
 NAME = "check-copy-status"
 SAME_REGION = "No need to check copy status, source and target regions are the same"
@@ -15,7 +15,7 @@ FAILED_STATES = frozenset({"failed", "incompatible-restore", "inaccessible-encry
 def run(ctx: Context) -> StepResult:
     if skipped := _sources.no_snapshot(ctx):
         return StepResult.skip(skipped)
-    if not ctx.spec.cross_region:
+    if not ctx.spec.copies:
         return StepResult.skip(SAME_REGION)
     copy = ctx.status.copy_
     assert copy, "check-copy-status runs after copy-snapshot"
@@ -42,10 +42,13 @@ def run(ctx: Context) -> StepResult:
             target_snapshot_name=copy.identifier,
         )
     copy.percent_progress = 100
+    # The copy is ours now: the source account's snapshot need not stay shared.
+    unshared = _cross_account.unshare(ctx)
     return StepResult.finished(
-        "Snapshot copy is complete",
+        "Snapshot copy is complete" + (f"; {unshared}" if unshared else ""),
         reason="CopyCompleted",
         target_snapshot_name=copy.identifier,
         region=copy.region,
         status="available",
+        **({"unshared": unshared} if unshared else {}),
     )

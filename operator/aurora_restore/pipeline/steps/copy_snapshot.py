@@ -1,4 +1,5 @@
-"""copy-snapshot: copy the snapshot into the target region (skipped in the same region)."""
+"""copy-snapshot: copy the snapshot into the target region (skipped in the same region), or
+from another account, after sharing it with ours (pipeline/steps/_cross_account.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from ...spec import CopyStatus
 from ..context import Context, StepResult
 from ..errors import safety
 from ..ports import Snapshot
-from . import _sources
+from . import _cross_account, _sources
 
 NAME = "copy-snapshot"
 SAME_REGION = "No need to copy snapshot, regions are the same"
@@ -25,7 +26,7 @@ def _record(ctx: Context, snap: Snapshot) -> None:
 def run(ctx: Context) -> StepResult:
     if skipped := _sources.no_snapshot(ctx):
         return StepResult.skip(skipped)
-    if not ctx.spec.cross_region:
+    if not ctx.spec.copies:
         return StepResult.skip(SAME_REGION)
     assert ctx.status.snapshot
     target_region = ctx.spec.target.region
@@ -43,7 +44,10 @@ def run(ctx: Context) -> StepResult:
         return StepResult.finished(
             f"Snapshot copy {target_id} already started; following it", reason="CopyStarted"
         )
-    source = ctx.ports.rds.get_snapshot(ctx.status.snapshot.region, ctx.status.snapshot.identifier)
+    if ctx.spec.cross_account and (sharing := _cross_account.share(ctx)) is not None:
+        return sharing
+    snapshots = _cross_account.snapshots(ctx)
+    source = snapshots.get_snapshot(ctx.status.snapshot.region, ctx.status.snapshot.identifier)
     if source is None:
         source = Snapshot(
             identifier=ctx.status.snapshot.identifier,
@@ -65,4 +69,13 @@ def run(ctx: Context) -> StepResult:
         target_region=target_region,
         target_snapshot_name=target_id,
         copy_status=copied.status,
+        **_share_details(ctx),
     )
+
+
+def _share_details(ctx: Context) -> dict[str, object]:
+    """The audit trail's record of the share (cross-account only)."""
+    snap = ctx.status.snapshot
+    if not ctx.spec.cross_account or snap is None:
+        return {}
+    return {"shared_with_account": snap.shared_with, "share": snap.share}

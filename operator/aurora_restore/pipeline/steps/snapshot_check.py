@@ -6,7 +6,7 @@ from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, SourceStatus, parse
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot
-from . import _sources, _swap, preflight
+from . import _cross_account, _sources, _swap, preflight
 
 NAME = "snapshot-check"
 # States a snapshot does not leave by itself: fail now instead of waiting for waitTimeout.
@@ -17,7 +17,7 @@ FAILED_STATES = frozenset(
 
 def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
     source = ctx.spec.source
-    rds = ctx.ports.rds
+    rds = _cross_account.snapshots(ctx)
     if source.snapshot_identifier:
         arn = SNAPSHOT_ARN.match(source.snapshot_identifier)
         identifier = arn["id"] if arn else source.snapshot_identifier
@@ -26,6 +26,9 @@ def _candidates(ctx: Context) -> tuple[list[Snapshot], str]:
     assert source.cluster_identifier
     date = ctx.status.snapshot_date
     snapshots = rds.list_snapshots(source.region, source.cluster_identifier, source.snapshot_type)
+    if ctx.spec.cross_account:
+        # AWS shares manual snapshots only: with snapshotType any, the newest manual one.
+        snapshots = [s for s in snapshots if s.snapshot_type == "manual"]
     if date and date != "latest":
         snapshots = [
             s for s in snapshots if s.created_at and s.created_at.date().isoformat() == date
@@ -64,8 +67,28 @@ def _preflight(ctx: Context) -> StepResult | None:
     )
 
 
+def _check_shareable(ctx: Context, snap: Snapshot) -> None:
+    """Before any copy: the snapshot can be shared, and its key used, by the target account."""
+    if snap.snapshot_type != "manual":
+        raise invalid(
+            f"Snapshot {snap.identifier} is {snap.snapshot_type}: AWS shares only manual "
+            "snapshots with another account (the production account can copy it to a manual one)",
+            code="SnapshotNotShareable",
+        )
+    if snap.encrypted and snap.kms_key_id:
+        account = _cross_account.target_account(ctx)
+        access = _cross_account.source(ctx).key_access(snap.region, snap.kms_key_id)
+        problem = _cross_account.key_problem(access, account)
+        if problem:
+            raise invalid(
+                f"Snapshot {snap.identifier} cannot be copied into account {account}: {problem}",
+                code="KMSKeyNotShared",
+            )
+
+
 def run(ctx: Context) -> StepResult:
     source = ctx.spec.source
+    _cross_account.check_role(ctx)
     waiting = _preflight(ctx)
     if waiting is not None:
         return waiting
@@ -100,12 +123,16 @@ def run(ctx: Context) -> StepResult:
         )
 
     snap = available[0]
-    if ctx.spec.cross_region and snap.encrypted and not ctx.spec.copy_.kms_key_id:
+    if ctx.spec.copies and snap.encrypted and not ctx.spec.copy_.kms_key_id:
         raise invalid(
             f"Snapshot {snap.identifier} is encrypted, so copy.kmsKeyId must name a KMS key in "
-            f"{ctx.spec.target.region} for the cross-region copy"
+            f"{ctx.spec.target.region} for the "
+            + ("cross-account" if ctx.spec.cross_account else "cross-region")
+            + " copy"
         )
-    if (
+    if ctx.spec.cross_account:
+        _check_shareable(ctx, snap)
+    elif (
         snap.cluster_identifier == ctx.spec.target.cluster_identifier
         and snap.region == ctx.spec.target.region
     ):
