@@ -27,8 +27,9 @@ RBAC_KINDS = {
     "Role",
     "RoleBinding",
 }
-# An HTTP 403 in a log line, not the digits inside a timestamp or a port.
-FORBIDDEN = re.compile(r"(?<![\d.:])403(?!\d)|forbidden", re.IGNORECASE)
+# An HTTP 403 in a log line, not the digits inside a timestamp, a port or a uid
+# ("...-403b-...", which a log line quoting an object's metadata may carry).
+FORBIDDEN = re.compile(r"(?<![\w.:-])403(?![\w-])|forbidden", re.IGNORECASE)
 
 
 def forbidden_lines(log: str) -> list[str]:
