@@ -81,7 +81,7 @@ def test_events_metrics_and_health_survive_a_restart(
     assert kstatus(plain)[0] == Current and kstatus(bad)[0] == Failed
 
     # Events name the operator and its pod, in every field tools read.
-    time.sleep(1)
+    cluster.wait_events("plain", "RestoreStarted", "RestoreCompleted")
     events = cluster.events("plain")
     assert {e.reason for e in events} >= {"RestoreStarted", "RestoreCompleted"}
     for event in events:

@@ -141,7 +141,7 @@ def test_invalid_spec_fails_without_any_aws_call(
     assert "spec.target.clusterIdentifier" in obj["status"]["error"]["message"]
     assert condition(obj, "Failed")["status"] == "True"
     assert condition(obj, "Ready")["status"] == "False"
-    time.sleep(1)
+    cluster.wait_events("bad", "ValidationError")
     assert any(e.type == "Warning" and e.reason == "ValidationError" for e in cluster.events("bad"))
     assert [c for c in aws.calls("rds")] == []
     # Prometheus counts it, as CloudWatch's RestoreFailed does.
@@ -250,7 +250,7 @@ def test_delete_with_deletion_policy_delete_removes_the_cluster(
     snaps = rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
     assert not [s for s in snaps if s["DBClusterSnapshotIdentifier"].startswith("staging-op-")]
     # The end is announced, and the normal waits for the deletes are no errors.
-    assert any(e.reason == "CleanupCompleted" for e in cluster.events("temp"))
+    cluster.wait_events("temp", "CleanupCompleted")
     logs = operator.logs()
     assert "failed temporarily" not in logs, logs[-3000:]
     items = aws.client("dynamodb", SOURCE).query(

@@ -62,5 +62,4 @@ def test_clone_and_point_in_time_restores_complete(
     secret = cluster.core.read_namespaced_secret("staging-db", cluster.namespace)
     data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
     assert data["host"] == status["cluster"]["endpoint"]
-    reasons = [e.reason for e in cluster.events("staging-refresh")]
-    assert "SourceClusterFound" in reasons and "RestoreCompleted" in reasons
+    cluster.wait_events("staging-refresh", "SourceClusterFound", "RestoreCompleted")

@@ -100,10 +100,14 @@ def test_forged_status_does_not_delete_another_namespaces_cluster(
     assert {op: aws.count(op) for op in DESTRUCTIVE} == dict.fromkeys(DESTRUCTIVE, 0)
     # Refused by the clean-up (reason StatusTampered) or by a tick before it (the run fails
     # as a SafetyViolation): either way a Warning saying why.
-    assert any(
-        t == "Warning" and "changed by someone other than the operator" in m
-        for t, _, m in events(evil, "e")
-    ), events(evil, "e")
+    wait_until(
+        lambda: any(
+            t == "Warning" and "changed by someone other than the operator" in m
+            for t, _, m in events(evil, "e")
+        ),
+        10,
+        f"a Warning saying the status was changed: {events(evil, 'e')}",
+    )
     # The audit item is under evil's own operation id, not in team-a's trail.
     assert tampered_audit(aws, evil_obj["status"]["operationId"])
     assert not tampered_audit(aws, a["status"]["operationId"])
@@ -141,7 +145,12 @@ def test_forged_status_does_not_reset_another_namespaces_master_password(
     assert "cluster" not in status and "runSpec" not in status
     assert {op: aws.count(op) for op in DESTRUCTIVE} == dict.fromkeys(DESTRUCTIVE, 0)
     assert aws.calls("rds") == [], "no AWS call for a tampered status"
-    assert ("Warning", "SafetyViolation") in [(t, r) for t, r, _ in events(evil, "e")]
+    # Events are posted after the status patch (kopf queues them): wait for it.
+    wait_until(
+        lambda: ("Warning", "SafetyViolation") in [(t, r) for t, r, _ in events(evil, "e")],
+        10,
+        "the SafetyViolation Warning event",
+    )
     assert tampered_audit(aws, evil_obj["status"]["operationId"])
 
 
