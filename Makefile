@@ -9,12 +9,12 @@ demo:
 	.venv/bin/aurora-restore demo
 
 lint: setup
-	.venv/bin/ruff check operator tests scripts $(wildcard bench)
-	.venv/bin/ruff format --check operator
+	.venv/bin/ruff check operator sandbox tests scripts $(wildcard bench)
+	.venv/bin/ruff format --check operator sandbox
 
 test: setup
-	.venv/bin/ruff check operator tests scripts $(wildcard bench)
-	.venv/bin/ruff format --check operator
+	.venv/bin/ruff check operator sandbox tests scripts $(wildcard bench)
+	.venv/bin/ruff format --check operator sandbox
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
 bench: setup

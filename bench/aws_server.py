@@ -1,4 +1,4 @@
-"""The AWS stand-in for the benchmark: ``python -m aurora_restore.sandbox.aws``, with calls
+"""The AWS stand-in for the benchmark: ``python -m aurora_restore_sandbox.aws``, with calls
 into moto's RDS backend made one at a time.
 
 moto's RDS backend is not thread-safe: under hundreds of concurrent restores a describe
@@ -32,7 +32,7 @@ def serialize_rds() -> int:
     """Wrap every public method of moto's RDSBackend in one lock; returns how many."""
     from moto.rds.models import RDSBackend
 
-    from aurora_restore.sandbox.aws import install_rds_states
+    from aurora_restore_sandbox.aws import install_rds_states
 
     install_rds_states()  # first, so that its wrappers run inside the lock too
     wrapped = 0
@@ -48,7 +48,7 @@ def serialize_rds() -> int:
 
 
 def main() -> None:
-    from aurora_restore.sandbox import aws
+    from aurora_restore_sandbox import aws
 
     serialize_rds()
     aws.main()

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
 
 from .scale import ROOT, SOURCE, AwsProcess, Operator, free_port, seed_aws
 

@@ -41,8 +41,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE, TARGET = "us-east-1", "us-west-2"

@@ -45,11 +45,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml sandbox/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "==> installing the package and its pinned dependencies (pip)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[sandbox,dev]'
+  .venv/bin/python -m pip install -q -e ./sandbox -e '.[sandbox,dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -220,15 +220,37 @@ def build_parser() -> argparse.ArgumentParser:
     kubectl.add_commands(sub)
 
     try:
-        from .sandbox import cli as sandbox_cli
-    except ImportError:  # the stand-ins are an optional extra
-        sandbox_cli = None
-    if sandbox_cli is not None:
+        from aurora_restore_sandbox import cli as sandbox_cli
+    except ImportError as exc:  # the stand-ins are a distribution of their own
+        for name in SANDBOX_COMMANDS:
+            stub = sub.add_parser(name, help=SANDBOX_HINT)
+            stub.set_defaults(func=lambda args, why=str(exc): _without_sandbox(args.command, why))
+    else:
         sandbox_cli.add_commands(sub)
     return parser
 
 
+SANDBOX_COMMANDS = ("demo", "sandbox")
+SANDBOX_HINT = (
+    "needs the local stand-ins: pip install -e ./sandbox in a clone of the repository "
+    "(make setup does it)"
+)
+
+
+def _without_sandbox(command: str, why: str) -> int:
+    print(f"aurora-restore {command} {SANDBOX_HINT} ({why})", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SANDBOX_COMMANDS:
+        # Before parsing: without the stand-ins their flags are unknown, and the one line
+        # saying how to install them is more use than a usage error.
+        try:
+            import aurora_restore_sandbox  # noqa: F401
+        except ImportError as exc:
+            return _without_sandbox(argv[0], str(exc))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":

@@ -10,7 +10,7 @@ import psycopg2.extensions
 import pytest
 
 from aurora_restore.db import Endpoint
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from aurora_restore.db import DatabaseError, ErrorCode, check_master, list_databases
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 
 def _closed_port() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "demo-cross-region.yaml"

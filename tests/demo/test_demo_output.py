@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from aurora_restore.cli import build_parser
-from aurora_restore.sandbox.demo import (
+from aurora_restore_sandbox.demo import (
     Console,
     Example,
     ProgressView,
@@ -15,7 +15,7 @@ from aurora_restore.sandbox.demo import (
     progress_line,
     table_lines,
 )
-from aurora_restore.sandbox.stack import repo_root
+from aurora_restore_sandbox.stack import repo_root
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -29,9 +29,9 @@ import kubernetes
 import pytest
 import yaml
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.kube import KubeSandbox
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import EXTERNAL_KUBECONFIG, ROOT, ControlPlane, forbidden_lines
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"

@@ -12,8 +12,8 @@ import kubernetes
 import pytest
 import yaml
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import ROOT, TOOLS, run_tool
 
 from .conftest import APP_PW, MASTER_PW, Cluster, Operator, RealCluster, cross_region

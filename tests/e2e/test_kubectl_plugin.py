@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
 from kstatus_rules import Current, InProgress, kstatus
 
 from .conftest import GROUP, ROOT, VERSION, Cluster, Operator, cross_region, free_port

@@ -13,9 +13,9 @@ from typing import Any
 import kubernetes
 import pytest
 
-from aurora_restore.sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE, AwsSandbox
-from aurora_restore.sandbox.kube import KubeSandbox
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE, AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import TOOLS
 
 from .conftest import (

@@ -9,8 +9,8 @@ import datetime as dt
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from .conftest import APP_PW, MASTER_PW, SOURCE, Cluster, Operator, condition
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aurora_restore.sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE
+from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE
 
 from .conftest import SOURCE, TARGET, Fleet, cross_region, same_region
 

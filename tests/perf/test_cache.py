@@ -16,7 +16,7 @@ from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.rds import RdsAdapter, RdsTuning
 from aurora_restore.pipeline.context import READS, Followed, ReadPolicy
 from aurora_restore.pipeline.ports import RestoreRequest
-from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
 
 from .conftest import SOURCE, TARGET
 from .faults import Fault

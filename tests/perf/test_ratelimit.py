@@ -13,7 +13,7 @@ from aurora_restore.aws.batching import WATCHER
 from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.ratelimit import RegionLimits, TokenBucket
 from aurora_restore.aws.rds import CLUSTERS, RdsAdapter, RdsTuning
-from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
 
 from .conftest import SOURCE, TARGET, Fleet, cross_region
 from .faults import Fault

@@ -15,10 +15,10 @@ import pytest
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.pipeline.errors import PortError
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.postgres import PostgresSandbox
 from aurora_restore.settings import load
 from aurora_restore.spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 SOURCE, TARGET = "us-east-1", "us-west-2"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aurora_restore.sandbox.aws import AwsSandbox, seed_demo_data
+from aurora_restore_sandbox.aws import AwsSandbox, seed_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aurora_restore.sandbox.aws import AwsSandbox, seed_demo_data
+from aurora_restore_sandbox.aws import AwsSandbox, seed_demo_data
 
 from .test_cli import run
 

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from aurora_restore.driver import Resource
-from aurora_restore.sandbox.aws import DropRequest
+from aurora_restore_sandbox.aws import DropRequest
 
 from .conftest import SOURCE, TARGET, World
 

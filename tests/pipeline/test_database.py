@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from .conftest import World, same_region_spec
 

@@ -240,7 +240,7 @@ def test_failed_run_deletes_its_unused_subnet_group(world: World) -> None:
 
 
 def _refuse(service: str, operation: str, region: str) -> None:
-    from aurora_restore.sandbox.aws import DropRequest
+    from aurora_restore_sandbox.aws import DropRequest
 
     raise DropRequest("InvalidParameterValue", 400, "The restore is refused (test)")
 

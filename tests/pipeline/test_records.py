@@ -10,7 +10,7 @@ import re
 import pytest
 
 from aurora_restore.logs import setup
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from .conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
 from .test_database import APP, MASTER, REPORTING, db_spec

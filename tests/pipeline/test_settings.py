@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aurora_restore.cli import load_settings
-from aurora_restore.sandbox.aws import AwsSandbox
 from aurora_restore.settings import SettingsError, load
+from aurora_restore_sandbox.aws import AwsSandbox
 
 
 def test_defaults_follow_the_design() -> None:

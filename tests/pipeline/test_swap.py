@@ -13,8 +13,8 @@ import pytest
 
 from aurora_restore.driver import Resource, Tick
 from aurora_restore.pipeline.context import operation_id, swap_identifiers
-from aurora_restore.sandbox.aws import DropRequest
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import DropRequest
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from .conftest import SOURCE, World, same_region_spec
 from .test_database import db_spec, db_world  # noqa: F401  (fixture)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
 from pipeline.conftest import (  # noqa: F401  (fixtures, re-registered for this directory)
     SOURCE,
     TARGET,

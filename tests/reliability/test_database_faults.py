@@ -18,7 +18,7 @@ import pytest
 
 from aurora_restore.db.connection import APPLICATION_NAME
 from aurora_restore.db.port import PostgresDatabase
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 from pipeline.test_database import APP, MASTER, REPORTING, db_spec
 
 from .conftest import World

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aurora_restore.driver import Driver
-from aurora_restore.sandbox.aws import DropRequest
+from aurora_restore_sandbox.aws import DropRequest
 from pipeline.conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
 from pipeline.test_safety import MANAGED, existing_staging
 

@@ -22,8 +22,8 @@ from aurora_restore.k8s import metrics
 from aurora_restore.logs import setup
 from aurora_restore.pipeline.errors import PortError
 from aurora_restore.pipeline.ports import DbEndpoint, DbUserSpec
-from aurora_restore.sandbox.postgres import PostgresSandbox
 from aurora_restore.spec import ErrorType
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from .conftest import SOURCE, World
 from .helpers import Inject, events_of, run_ticks

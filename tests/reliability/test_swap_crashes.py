@@ -200,7 +200,7 @@ def test_status_lost_after_every_tick_of_a_swap(world: World, keep_records: bool
 def test_crash_after_the_first_rename_then_a_failure_renames_back(world: World) -> None:
     """A crash right after the old cluster's rename, then the new cluster's rename is
     refused: the resumed run renames the old one back, once, and removes the temporary."""
-    from aurora_restore.sandbox.aws import DropRequest
+    from aurora_restore_sandbox.aws import DropRequest
 
     spec = prepare_swap(world)
     calls = {"n": 0}

@@ -9,8 +9,8 @@ from pathlib import Path
 import kubernetes
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
 
 HERE = Path(__file__).parent
 

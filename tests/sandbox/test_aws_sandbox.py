@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from aurora_restore.sandbox.aws import (
+from aurora_restore_sandbox.aws import (
     RDS_CLUSTER,
     RDS_CLUSTER_RENAME,
     RDS_CLUSTER_SNAPSHOT,
@@ -309,7 +309,7 @@ def test_reset_forgets_data_and_restores_delays(aws: AwsSandbox):
 
 def test_runs_as_a_separate_process():
     process = subprocess.Popen(
-        [sys.executable, "-m", "aurora_restore.sandbox.aws", "--port", "0", "--delay", "30"],
+        [sys.executable, "-m", "aurora_restore_sandbox.aws", "--port", "0", "--delay", "30"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -15,7 +15,7 @@ import kubernetes
 import pytest
 import yaml
 
-from aurora_restore.sandbox.kube import (
+from aurora_restore_sandbox.kube import (
     KubeSandbox,
     SandboxEmulator,
     human_duration,
@@ -481,7 +481,7 @@ def test_runs_in_the_foreground(tmp_path: Path, crd_path: Path, kubectl: str):
     command = [
         sys.executable,
         "-m",
-        "aurora_restore.sandbox.kube",
+        "aurora_restore_sandbox.kube",
         "--port",
         "0",
         "--kubeconfig",

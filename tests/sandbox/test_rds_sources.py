@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from aurora_restore.sandbox.aws import RDS_CLUSTER, AwsSandbox, seed_demo_data
+from aurora_restore_sandbox.aws import RDS_CLUSTER, AwsSandbox, seed_demo_data
 
 SOURCE = "us-east-1"
 

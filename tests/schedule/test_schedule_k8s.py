@@ -16,7 +16,7 @@ from schedule_support import template
 
 from aurora_restore import schedule as core
 from aurora_restore.k8s.schedules import ScheduleKube, reconcile
-from aurora_restore.sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "databases"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
 
 from .conftest import (
     MANAGED_BY,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from aurora_restore.sandbox.aws import AwsSandbox, DropRequest
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from .conftest import (
     OPERATION,

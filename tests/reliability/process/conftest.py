@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from aurora_restore.sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
 from e2e.conftest import (  # noqa: F401  (fixtures, re-registered for this directory)
     SOURCE,
     TARGET,

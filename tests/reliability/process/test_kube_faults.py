@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.kube import KubeSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
 
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
 from .conftest import SOURCE, AwsWorld, Cluster, Operator, faster, full_spec, wait_finished

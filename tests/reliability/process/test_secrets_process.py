@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox
-from aurora_restore.sandbox.postgres import PostgresSandbox
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.postgres import PostgresSandbox
 
 from ..test_secrets import assert_no_secret
 from .conftest import TARGET, AwsWorld, Cluster, Operator, faster, wait_finished

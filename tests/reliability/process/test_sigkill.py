@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox, DropRequest
+from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
 
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
 from .conftest import AwsWorld, Cluster, Operator, faster, finished, full_spec

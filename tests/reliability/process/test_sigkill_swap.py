@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from aurora_restore.sandbox.aws import AwsSandbox, DropRequest
+from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
 
 from ..helpers import MUTATING, assert_audit_complete
 from ..test_swap_crashes import SWAP_BASELINE

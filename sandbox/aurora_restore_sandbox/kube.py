@@ -1732,7 +1732,7 @@ class KubeSandbox:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m aurora_restore.sandbox.kube",
+        prog="python -m aurora_restore_sandbox.kube",
         description="Run the Kubernetes API stand-in in the foreground.",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")

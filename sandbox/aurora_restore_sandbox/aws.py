@@ -662,7 +662,7 @@ class AwsSandbox:
     """moto server on 127.0.0.1 with RDS in-progress states and a call counter.
 
     All control methods go over HTTP, so ``AwsSandbox.attach(url)`` drives a
-    server that runs in another process (``python -m aurora_restore.sandbox.aws``).
+    server that runs in another process (``python -m aurora_restore_sandbox.aws``).
     """
 
     def __init__(self, delay_seconds: float = 0, port: int = 0, quiet: bool = True) -> None:
@@ -1035,7 +1035,7 @@ def seed_demo_data(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m aurora_restore.sandbox.aws",
+        prog="python -m aurora_restore_sandbox.aws",
         description="Run the AWS stand-in (moto with RDS in-progress states) in the foreground.",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")

@@ -16,9 +16,7 @@ import sys
 # and every other command (and --help) would pay for it.
 for _module in ("moto", "kmock"):
     if importlib.util.find_spec(_module) is None:
-        raise ImportError(
-            f"{_module} is not installed (pip install 'aurora-restore-operator[sandbox]')"
-        )
+        raise ImportError(f"{_module} is not installed (pip install -e ./sandbox)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
