@@ -238,6 +238,10 @@ def evaluate(results: list[Result]) -> list[Verdict]:
     ours = runs_of(results, BASELINE, 100, default_budget=True)
     requeue = runs_of(results, "requeue30", 100, default_budget=True)
     runs_text = f"median of {len(ours)} runs" if len(ours) > 1 else "1 run"
+    if ours:  # latency is what a loaded machine changes first: show how loaded it was
+        low = min(min(r.load_average, r.load_average_end) for r in ours)
+        high = max(max(r.load_average, r.load_average_end) for r in ours)
+        runs_text += f"; load average {_f(low)}–{_f(high)}"
 
     target = f"N = 100: added median ≤ {ADDED_MEDIAN_MAX_S:g} s"
     if ours:
@@ -290,21 +294,29 @@ def evaluate(results: list[Result]) -> list[Verdict]:
     else:
         verdicts.append(_missing(target, "batched N = 100"))
 
-    for target, value, limit in (
+    for target, value, parts, limit in (
         (
             f"N = 100: ≤ {RECORD_WRITES_MAX:g} record-write calls per restore",
             lambda r: r.per_restore(r.record_writes),
+            lambda r: {op: r.aws_calls.get(op, 0) for op in RECORD_WRITES},
             RECORD_WRITES_MAX,
         ),
         (
             f"N = 100: ≤ {KUBE_PATCHES_MAX:g} Kubernetes patches per restore",
             lambda r: r.per_restore(r.kube_verb("patch")),
+            lambda r: {k: v for k, v in r.kube_calls.items() if k.startswith("patch ")},
             KUBE_PATCHES_MAX,
         ),
     ):
         if ours:
             spread = over(ours, value)
-            verdicts.append(Verdict(target, spread.text(2), spread.median <= limit))
+            verdicts.append(
+                Verdict(
+                    target,
+                    f"{spread.text(2)}: {breakdown(ours, parts)}",
+                    spread.median <= limit,
+                )
+            )
         else:
             verdicts.append(_missing(target, "batched N = 100"))
 
@@ -363,6 +375,18 @@ def evaluate(results: list[Result]) -> list[Verdict]:
     return verdicts
 
 
+def breakdown(runs: list[Result], parts: Callable[[Result], dict[str, int]]) -> str:
+    """What a per-restore count is made of: each part's median over the runs."""
+    keys: list[str] = []
+    for r in runs:
+        keys += [k for k, v in parts(r).items() if v and k not in keys]
+    shown = []
+    for key in keys:
+        median = statistics.median(r.per_restore(parts(r).get(key, 0)) for r in runs)
+        shown.append(f"{key.split('.', 1)[-1]} {median:.2f}")
+    return ", ".join(shown)
+
+
 def idle_results(results: Iterable[Result]) -> list[Idle]:
     return sorted((r.idle for r in results if r.idle is not None), key=lambda i: i.finished)
 
@@ -374,9 +398,10 @@ def _f(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def _table(header: list[str], rows: list[list[str]], left: int = 2) -> str:
-    """A Markdown table; the first ``left`` columns are text, the others numbers."""
-    align = ["---" if i < left and i > 0 else "---:" for i in range(len(header))]
+def _table(header: list[str], rows: list[list[str]], text: frozenset[int] = frozenset({1})) -> str:
+    """A Markdown table; the columns at the ``text`` indexes are left-aligned, the others
+    (numbers) right-aligned."""
+    align = ["---" if i in text else "---:" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -434,7 +459,7 @@ def runs_table(results: list[Result]) -> str:
         for r in results
         if r.n
     ]
-    return _table(header, rows, left=3)
+    return _table(header, rows)
 
 
 def repeats_table(results: list[Result]) -> str:
@@ -472,7 +497,7 @@ def repeats_table(results: list[Result]) -> str:
                 over(runs, lambda r: r.peak_rss_mib).text(),
             ]
         )
-    return _table(header, rows, left=2) if rows else ""
+    return _table(header, rows) if rows else ""
 
 
 def ratio_table(results: list[Result]) -> str:
@@ -533,7 +558,7 @@ def calls_table(results: list[Result], prefixes: tuple[str, ...]) -> str:
         + [_f(r.per_restore(r.aws_calls.get(k, 0)), 2) for k in keys]
         for r in measured
     ]
-    return _table(["N", "policy", "run", *(k.split(".", 1)[1] for k in keys)], rows, left=3)
+    return _table(["N", "policy", "run", *(k.split(".", 1)[1] for k in keys)], rows)
 
 
 def kube_table(results: list[Result]) -> str:
@@ -547,7 +572,7 @@ def kube_table(results: list[Result]) -> str:
         + [_f(r.per_restore(r.kube_calls.get(k, 0)), 2) for k in keys]
         for r in measured
     ]
-    return _table(["N", "policy", "run", *keys], rows, left=3)
+    return _table(["N", "policy", "run", *keys], rows)
 
 
 def idle_table(results: list[Result]) -> str:
@@ -572,12 +597,12 @@ def idle_table(results: list[Result]) -> str:
         "AWS calls",
         "K8s requests",
     ]
-    return _table(header, rows, left=0) if rows else ""
+    return _table(header, rows, text=frozenset()) if rows else ""
 
 
 def targets_table(verdicts: list[Verdict]) -> str:
     rows = [[v.target, v.measured, v.mark] for v in verdicts]
-    return _table(["target (issue 20)", "measured", ""], rows, left=3)
+    return _table(["target (issue 20)", "measured", ""], rows, text=frozenset({0, 1, 2}))
 
 
 def render(results: list[Result], meta: dict[str, Any]) -> str:

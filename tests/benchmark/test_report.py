@@ -145,7 +145,10 @@ def test_every_target_met() -> None:
         (v.target, v.measured) for v in found.values() if v.met is not True
     ]
     # The median of the three medians (1.5), with their spread; not the mean or a best run.
-    assert found["N = 100: added median ≤ 2 s"].measured == "1.5 (1.2–1.8) s (median of 3 runs)"
+    assert (
+        found["N = 100: added median ≤ 2 s"].measured
+        == "1.5 (1.2–1.8) s (median of 3 runs; load average 0.0–0.0)"
+    )
     # requeue30's median of medians (92) over ours (1.5).
     assert found["N = 100: ratio to requeue30 ≥ 20×"].measured.startswith("61.3×")
 
@@ -202,7 +205,7 @@ def test_one_slow_run_does_not_move_the_median() -> None:
     results[1].added_median = 9.0
     found = verdicts(results)["N = 100: added median ≤ 2 s"]
     assert found.met is True
-    assert found.measured == "1.8 (1.2–9.0) s (median of 3 runs)"
+    assert found.measured == "1.8 (1.2–9.0) s (median of 3 runs; load average 0.0–0.0)"
 
 
 def test_idle_target_compares_with_none_finished() -> None:
