@@ -21,7 +21,7 @@ over a quiet interval. The cases (``--cases``, see ``CASES``) cover N = 1 to 100
 N = 100 cases run three times; bench/report.py renders the tables and checks the targets
 of issue 20.
 
-    .venv/bin/python -m bench.scale                   # every case (about 30 min)
+    .venv/bin/python -m bench.scale                   # every case (about 35 min)
     .venv/bin/python -m bench.scale --quick           # idle, N = 1, 10, 100 once: a smoke run
     .venv/bin/python -m bench.scale --cases n100,requeue30-100 --repeats 1
     .venv/bin/python -m bench.scale --sizes 100 --policies batched
