@@ -17,8 +17,9 @@ test: setup
 	.venv/bin/ruff format --check operator sandbox
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
+# Every case of bench/scale.py (about 35 min); rewrites the results in docs/benchmarks.md.
 bench: setup
-	.venv/bin/python -m bench.scale
+	.venv/bin/python -m bench.scale --docs docs/benchmarks.md
 
 sync-crds:
 	bash scripts/sync-crds.sh
