@@ -169,11 +169,6 @@ class SandboxEmulator(DiscoveryMixin, kmock.KubernetesEmulator):
             raise self._not_found(resource, name)
         return self._update(resource, current, merge_patch(current, dict(patch)), subresource)
 
-    def patch_status(
-        self, resource: kmock.resource, namespace: str | None, name: str, status: Mapping[str, Any]
-    ) -> Obj:
-        return self.patch_object(resource, namespace, name, {"status": dict(status)}, "status")
-
     def delete_object(self, resource: kmock.resource, namespace: str | None, name: str) -> Obj:
         """Delete as ``DELETE`` does: finalizers hold it, dependents follow it."""
         return self._delete(resource, namespace, name, {})

@@ -58,6 +58,8 @@ def _fields(data: bytes) -> _Fields:
             value, position = data[position : position + size], position + size
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
+        if position > len(data):
+            raise ValueError("the body ends inside a field")
         fields[number].append(value)
     return fields
 
