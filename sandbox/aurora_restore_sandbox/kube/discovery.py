@@ -7,10 +7,10 @@ A general fix, free of this project's names, that could be offered upstream to k
   ``/api/v1/namespaces``, so namespaces themselves cannot be created, read or listed:
   :func:`install_path_fix` replaces its path parser for those paths;
 - answers discovery with ``/v1`` as the core group's version and gives subresources the
-  short names of their resource, which kubectl then finds ambiguous; it does not order
-  versions as Kubernetes does (GA, then beta, then alpha, newest first): the
+  short names of their resource, which kubectl then finds ambiguous: the
   :class:`DiscoveryMixin` methods serve ``/apis``, ``/apis/<group>`` and
-  ``/api(s)/<group>/<version>`` from the emulator's resources instead.
+  ``/api(s)/<group>/<version>`` from the emulator's resources instead, with each group's
+  versions in Kubernetes' order (GA, then beta, then alpha, newest first).
 """
 
 from __future__ import annotations

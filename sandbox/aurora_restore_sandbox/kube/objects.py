@@ -3,8 +3,10 @@ strings, patches (RFC 7386 merge, RFC 6902 JSON patch with ``test``) and the def
 structural schema.
 
 General, free of this project's names: it could be offered upstream to kmock, whose own
-merge refuses to replace a mapping by a scalar, which has no JSON patch, and which applies
-no schema defaults.
+merge refuses to replace a mapping by a scalar or a scalar by a mapping (RFC 7386 allows
+both), and which applies no schema defaults. Refused patches raise :class:`ApiError` with
+the API server's codes: 422 for a failed ``test``, 400 for a body of the wrong shape, 415
+for an unknown patch type.
 """
 
 from __future__ import annotations

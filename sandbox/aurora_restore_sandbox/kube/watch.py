@@ -1,14 +1,15 @@
 """Watch streams with the API server's ``resourceVersion`` semantics.
 
-A general fix, free of this project's names, that could be offered upstream to kmock,
-whose emulator cannot resume a watch: a client that reconnects with the
-``resourceVersion`` it last saw (as every informer, kopf and ``kubectl get -w`` do) gets
-nothing of what changed in between, or everything again. Here every change is kept in a
-bounded log per resource; a watch from a ``resourceVersion`` replays what came after it,
-or answers ``410 Expired`` once that version has left the log, and then streams new
-changes as ``application/json`` lines until ``timeoutSeconds``, the client leaving, or
-the server ending the stream. A watcher filters by namespace, name and the selectors of
-its request.
+A general fix, free of this project's names, that could be offered upstream to kmock
+(0.8), whose emulator cannot resume a watch and has no ``timeoutSeconds``: a client that
+reconnects with the ``resourceVersion`` it last saw (as every informer, kopf and
+``kubectl get -w`` do) gets every object again as ``ADDED`` and never hears of what was
+deleted in between, and its lists answer ``resourceVersion: "..."``. Here every change is
+kept in a bounded log per resource; a watch from a ``resourceVersion`` replays what came
+after it, or answers ``410 Expired`` once that version has left the log, and then streams
+new changes as ``application/json`` lines until ``timeoutSeconds``, the client leaving,
+or the server ending the stream. A watcher filters by namespace, name and the selectors
+of its request.
 """
 
 from __future__ import annotations
