@@ -21,11 +21,12 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
+
+from .lifecycle import Service
 
 __all__ = ["PostgresSandbox", "SandboxError"]
 
@@ -117,7 +118,7 @@ def _conf_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-class PostgresSandbox:
+class PostgresSandbox(Service):
     """A PostgreSQL cluster in a temporary directory, on a free port of 127.0.0.1.
 
     TCP connections need a password (scram-sha-256). ``master_user`` is the superuser,
@@ -210,18 +211,6 @@ class PostgresSandbox:
             return ""
 
     # -- lifecycle -----------------------------------------------------------------
-
-    def __enter__(self) -> PostgresSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> PostgresSandbox:
         if self._base is not None:

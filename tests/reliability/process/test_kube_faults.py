@@ -117,17 +117,9 @@ def dropped_watches(kube: KubeSandbox) -> Iterator[list[int]]:
     drops: list[int] = []
     stop = threading.Event()
 
-    def drop_all(emulator: Any) -> int:
-        ended = 0
-        for watchers in emulator._watchers.values():
-            for watcher in list(watchers):
-                watcher.queue.put_nowait(None)
-                ended += 1
-        return ended
-
     def loop() -> None:
         while not stop.wait(0.5):
-            drops.append(kube.call(drop_all))
+            drops.append(kube.call(lambda emulator: emulator.drop_watches()))
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

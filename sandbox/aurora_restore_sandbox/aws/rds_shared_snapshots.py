@@ -15,17 +15,6 @@ import functools
 from typing import Any
 
 
-def caller_account(environ: dict[str, Any], default: str) -> str:
-    """The account moto answers a request as: the one of its access key (an assumed role's
-    key belongs to the role's account). For the call log."""
-    from moto.iam.models import get_account_id_from
-
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" not in auth:
-        return default
-    return get_account_id_from(auth.split("Credential=", 1)[1].split("/", 1)[0])
-
-
 def install() -> None:
     from moto.rds import exceptions as rds_errors
     from moto.rds.models import DBClusterSnapshot, RDSBackend, rds_backends

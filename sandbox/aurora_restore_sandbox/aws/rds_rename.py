@@ -8,7 +8,7 @@ Here, as in AWS: a taken name is refused (``DBClusterAlreadyExistsFault``), so i
 that is not available; the instances follow; the resource id, the tags and the endpoint
 (derived from the identifier) go with the cluster; the old name is free at once; and the
 cluster is ``renaming`` for a while (model ``rds::cluster-rename`` of moto's state manager).
-Installed by :func:`aurora_restore_sandbox.aws.install_rds_states`.
+Installed by :func:`.rds_states.install_rds_states`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The stand-in's RestoreDBClusterToPointInTime behaves as AWS does where moto 5.2 does not
-(sandbox/rds_sources.py)."""
+(sandbox/aurora_restore_sandbox/aws/rds_point_in_time.py)."""
 
 from datetime import UTC, datetime, timedelta
 
