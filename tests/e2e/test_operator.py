@@ -17,8 +17,7 @@ from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_IN
 from aurora_restore_sandbox.kube import KubeSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import TOOLS
-
-from .conftest import (
+from support.cluster import (
     APP_PW,
     MASTER_PW,
     SOURCE,

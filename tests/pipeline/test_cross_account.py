@@ -17,8 +17,7 @@ import pytest
 
 from aurora_restore.driver import Resource
 from aurora_restore_sandbox.aws import DropRequest
-
-from .conftest import SOURCE, TARGET, World
+from support.world import SOURCE, TARGET, World
 
 SRC_ACCOUNT = "111111111111"
 TARGET_ACCOUNT = "123456789012"

@@ -3,8 +3,10 @@ injection through botocore's event hooks, and the checks every scenario ends wit
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Callable, Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,8 +18,7 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
-from pipeline.conftest import TARGET, World, cross_region_spec
-from pipeline.test_safety import MANAGED, existing_staging
+from support.world import MANAGED, TARGET, World, cross_region_spec, existing_staging
 
 # Every AWS call that changes something, as in issue 9.
 MUTATING: tuple[str, ...] = (
@@ -39,6 +40,18 @@ BASELINE: dict[str, int] = {
     "RestoreDBClusterFromSnapshot": 1,
     "CreateDBInstance": 2,
     "ModifyDBCluster": 1,
+    "DeleteDBClusterSnapshot": 1,
+    "Publish": 1,
+}
+# One undisturbed Swap of full_spec(): two old instances deleted, two new ones created; the
+# three ModifyDBCluster are the temporary cluster's password reset and the two renames.
+SWAP_BASELINE: dict[str, int] = {
+    "CopyDBClusterSnapshot": 1,
+    "DeleteDBInstance": 2,
+    "DeleteDBCluster": 1,
+    "RestoreDBClusterFromSnapshot": 1,
+    "CreateDBInstance": 2,
+    "ModifyDBCluster": 3,
     "DeleteDBClusterSnapshot": 1,
     "Publish": 1,
 }
@@ -320,3 +333,30 @@ def assert_audit_complete(world: Any, status: dict[str, Any]) -> list[dict[str, 
 
 def events_of(ticks: list[Tick]) -> list[tuple[str, str, str]]:
     return [(e.type, e.reason, e.message) for t in ticks for e in t.events]
+
+
+# Sentinel passwords in every secret source: none may appear in any output.
+MASTER_K8S = "K8sMaster-S3ntinel-7f3a"
+MASTER_SM = "SmMaster-S3ntinel-91bc"
+APP_K8S = "App'K8s%S3ntinel\"2d4e"  # quotes and % too: SQL, URI and JSON escaping
+REPORTING_SM = "ReportingJson-S3ntinel-5a6b"
+AUDITOR_SM = "AuditorText-S3ntinel-c8d9"
+SENTINELS = (MASTER_K8S, MASTER_SM, APP_K8S, REPORTING_SM, AUDITOR_SM)
+
+
+def forms(secret: str) -> list[str]:
+    """How a secret could leak: as is, base64 (Kubernetes Secret data), URL-encoded (a
+    connection URI), JSON-escaped."""
+    return [
+        secret,
+        base64.b64encode(secret.encode()).decode(),
+        urllib.parse.quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+    ]
+
+
+def assert_no_secret(text: str, secrets: Sequence[str] = SENTINELS) -> None:
+    assert "S3ntinel" not in text
+    for secret in secrets:
+        for form in forms(secret):
+            assert form not in text, form

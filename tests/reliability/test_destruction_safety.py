@@ -15,8 +15,15 @@ import pytest
 
 from aurora_restore.driver import Driver
 from aurora_restore_sandbox.aws import DropRequest
-from pipeline.conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
-from pipeline.test_safety import MANAGED, existing_staging
+from support.world import (
+    MANAGED,
+    SOURCE,
+    TARGET,
+    World,
+    cross_region_spec,
+    existing_staging,
+    same_region_spec,
+)
 
 from .helpers import run_ticks
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
+from support.cluster import AwsWorld, Cluster, Operator, faster, finished, full_spec
 
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
-from .conftest import AwsWorld, Cluster, Operator, faster, finished, full_spec
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,9 @@ import time
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
+from support.cluster import TARGET, AwsWorld, Cluster, Operator, faster, finished, full_spec
 
-from ..helpers import MUTATING, assert_audit_complete
-from ..test_swap_crashes import SWAP_BASELINE
-from .conftest import TARGET, AwsWorld, Cluster, Operator, faster, finished, full_spec
+from ..helpers import MUTATING, SWAP_BASELINE, assert_audit_complete
 
 pytestmark = pytest.mark.e2e
 
