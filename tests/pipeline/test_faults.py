@@ -7,9 +7,8 @@ import pytest
 
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Resource
+from support.faults import Fault
 from support.world import TARGET, World, cross_region_spec, same_region_spec
-
-from .faults import Fault
 
 MUTATING = (
     "CopyDBClusterSnapshot",

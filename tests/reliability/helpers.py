@@ -18,6 +18,7 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
+from support.faults import error_response
 from support.world import MANAGED, TARGET, World, cross_region_spec, existing_staging
 
 # Every AWS call that changes something, as in issue 9.
@@ -201,29 +202,6 @@ def run_ticks(
 # --- faults -------------------------------------------------------------------------------
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.body
-
-
-def _xml(code: str, message: str, sender: bool) -> bytes:
-    kind = "Sender" if sender else "Receiver"
-    return (
-        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>"
-        f"<Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
-    ).encode()
-
-
-def _json(code: str, message: str) -> bytes:
-    return json.dumps({"__type": code, "message": message}).encode()
-
-
-JSON_SERVICES = frozenset({"secretsmanager", "dynamodb", "kms"})
-
-
 class StepTracker:
     """Which step's action is running, exactly (also when one tick runs several steps):
     the engine's stage table is wrapped so that each action announces its step."""
@@ -291,13 +269,7 @@ class Inject:
             raise ConnectionClosedError(endpoint_url=request.url)
         if self.network == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
-        if self.service in JSON_SERVICES:
-            body = _json(self.code, self.message)
-            headers = {"Content-Type": "application/x-amz-json-1.1"}
-        else:
-            body = _xml(self.code, self.message, self.status < 500)
-            headers = {"Content-Type": "text/xml"}
-        return AWSResponse(request.url, self.status, headers, _Raw(body))
+        return error_response(request.url, self.service, self.code, self.message, self.status)
 
 
 # --- checks -------------------------------------------------------------------------------
