@@ -14,7 +14,7 @@ from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
 from aurora_restore_sandbox.aws import AwsSandbox
-from support.aws import SOURCE, TARGET
+from support.aws import SOURCE, TARGET, create_source
 from support.fakes import FakeKube
 from support.world import Clock
 
@@ -87,16 +87,7 @@ def fleet(aws: AwsSandbox) -> Fleet:
             "AURORA_RESTORE_AWS_RATE_LIMIT": "0",
         },
     )
-    rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="source-master-pw",
-    )
-    rds.create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
-    )
+    create_source(aws)
     aws.settle()
     fleet.make_driver().records.check_tables(create=True)
     aws.reset_calls()

@@ -15,6 +15,7 @@ import pytest
 
 from aurora_restore.driver import Driver
 from aurora_restore_sandbox.aws import DropRequest
+from support.aws import create_cluster
 from support.world import (
     MANAGED,
     SOURCE,
@@ -210,12 +211,7 @@ def test_instance_name_taken_by_another_cluster_is_not_touched(world: World) -> 
 
 def test_copy_name_taken_by_a_foreign_snapshot_is_neither_used_nor_deleted(world: World) -> None:
     target = world.client("rds", TARGET)
-    target.create_db_cluster(
-        DBClusterIdentifier="theirs",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="someone-elses",
-    )
+    create_cluster(target, "theirs", "someone-elses")
     target.create_db_cluster_snapshot(
         DBClusterIdentifier="theirs", DBClusterSnapshotIdentifier="their-snapshot"
     )

@@ -36,6 +36,45 @@ def aws(aws_server: AwsSandbox, monkeypatch: pytest.MonkeyPatch) -> AwsSandbox:
     return aws_server
 
 
+def tag_list(mapping: dict[str, str]) -> list[dict[str, str]]:
+    """RDS's tag list from a mapping."""
+    return [{"Key": k, "Value": v} for k, v in mapping.items()]
+
+
+def create_cluster(rds: Any, identifier: str, password: str, **params: Any) -> dict[str, Any]:
+    """An Aurora PostgreSQL cluster with master user ``postgres`` (``params``: tags,
+    encryption, deletion protection as RDS names them)."""
+    return rds.create_db_cluster(
+        DBClusterIdentifier=identifier,
+        Engine="aurora-postgresql",
+        MasterUsername="postgres",
+        MasterUserPassword=password,
+        **params,
+    )["DBCluster"]
+
+
+def create_instances(rds: Any, cluster: str, count: int, prefix: str) -> None:
+    """``count`` instances ``{prefix}-0``... of ``cluster``."""
+    for n in range(count):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"{prefix}-{n}",
+            DBClusterIdentifier=cluster,
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )
+
+
+def create_source(
+    sandbox: AwsSandbox, password: str = "source-master-pw", region: str = SOURCE, **params: Any
+) -> None:
+    """The source cluster ``prod`` and its manual snapshot ``prod-manual-1``."""
+    rds = sandbox.client("rds", region)
+    create_cluster(rds, "prod", password, **params)
+    rds.create_db_cluster_snapshot(
+        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
+    )
+
+
 def subscribed_queue(sandbox: AwsSandbox, region: str = TARGET) -> tuple[str, str]:
     """An SNS topic ``restores`` with an SQS queue subscribed to it: (topic ARN, queue URL)."""
     sns = sandbox.client("sns", region)

@@ -35,7 +35,17 @@ from aurora_restore_sandbox.kube import KubeSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import EXTERNAL_KUBECONFIG, ROOT, ControlPlane, forbidden_lines
 
-from .aws import SOURCE, TARGET, audit_items, sns_messages, state_item, subscribed_queue
+from .aws import (
+    SOURCE,
+    TARGET,
+    audit_items,
+    create_cluster,
+    create_instances,
+    sns_messages,
+    state_item,
+    subscribed_queue,
+    tag_list,
+)
 from .world import MANAGED
 
 __all__ = ["SOURCE", "TARGET", "Operator"]
@@ -322,20 +332,8 @@ class AwsWorld:
 @pytest.fixture
 def aws_world(aws: AwsSandbox) -> AwsWorld:
     rds = aws.client("rds", TARGET)
-    rds.create_db_cluster(
-        DBClusterIdentifier="staging",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="old-staging-pw",
-        Tags=[{"Key": k, "Value": v} for k, v in MANAGED.items()],
-    )
-    for n in range(2):
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"staging-old-{n}",
-            DBClusterIdentifier="staging",
-            Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large",
-        )
+    create_cluster(rds, "staging", "old-staging-pw", Tags=tag_list(MANAGED))
+    create_instances(rds, "staging", 2, "staging-old")
     aws.settle()
     topic, queue = subscribed_queue(aws)
     aws.reset_calls()

@@ -14,7 +14,7 @@ import pytest
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 
-from .aws import SOURCE, TARGET
+from .aws import TARGET, create_source
 from .cluster import MASTER_PW
 
 
@@ -23,17 +23,7 @@ def operator_aws(aws_server: AwsSandbox) -> Iterator[AwsSandbox]:
     """A source cluster and snapshot, a KMS key in the target region; hooks a test set on
     the stand-in are removed after it."""
     aws_server.reset()
-    rds = aws_server.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="prod-source-pw",
-        StorageEncrypted=True,
-    )
-    rds.create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
-    )
+    create_source(aws_server, "prod-source-pw", StorageEncrypted=True)
     kms = aws_server.client("kms", TARGET)
     kms.create_alias(
         AliasName="alias/staging", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"]

@@ -19,7 +19,16 @@ from aurora_restore.settings import load
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 
-from .aws import SOURCE, TARGET, audit_items, sns_messages, subscribed_queue
+from .aws import (
+    SOURCE,
+    TARGET,
+    audit_items,
+    create_cluster,
+    create_instances,
+    sns_messages,
+    subscribed_queue,
+    tag_list,
+)
 from .fakes import FakeKube
 
 # The tags that make ``staging`` the operator's own (owned by databases/staging-refresh).
@@ -100,15 +109,8 @@ class World:
 
 def make_source(world: World, encrypted: bool = True) -> None:
     rds = world.client("rds", SOURCE)
-    params: dict[str, Any] = {
-        "DBClusterIdentifier": "prod",
-        "Engine": "aurora-postgresql",
-        "MasterUsername": "postgres",
-        "MasterUserPassword": "source-master-pw",
-    }
-    if encrypted:
-        params.update(StorageEncrypted=True, KmsKeyId="alias/aws/rds")
-    rds.create_db_cluster(**params)
+    encryption = {"StorageEncrypted": True, "KmsKeyId": "alias/aws/rds"} if encrypted else {}
+    create_cluster(rds, "prod", "source-master-pw", **encryption)
     # moto snapshots a new cluster at once; age that snapshot so it is no one's "latest".
     for snap in rds.describe_db_cluster_snapshots(DBClusterIdentifier="prod")["DBClusterSnapshots"]:
         world.aws.edit_cluster_snapshot(
@@ -191,21 +193,14 @@ def existing_staging(
     region: str = SOURCE,
 ) -> str:
     rds = world.client("rds", region)
-    arn = rds.create_db_cluster(
-        DBClusterIdentifier="staging",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="old-staging-pw",
+    arn = create_cluster(
+        rds,
+        "staging",
+        "old-staging-pw",
         DeletionProtection=deletion_protection,
-        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-    )["DBCluster"]["DBClusterArn"]
-    for n in range(instances):
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"staging-old-{n}",
-            DBClusterIdentifier="staging",
-            Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large",
-        )
+        Tags=tag_list(tags or {}),
+    )["DBClusterArn"]
+    create_instances(rds, "staging", instances, "staging-old")
     world.aws.reset_calls()
     return arn
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
+from support.aws import create_cluster, tag_list
 from support.cluster import SOURCE, Cluster, Operator, faster, wait_finished
 
 from .conftest import (
@@ -184,15 +185,11 @@ def test_three_replace_restores_of_one_target_run_one_after_the_other(
     aws: AwsSandbox, operator: Operator, cluster: Cluster
 ) -> None:
     rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="shared",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="old-shared-pw",
-        Tags=[
-            {"Key": MANAGED_BY, "Value": "aurora-restore-operator"},
-            {"Key": OWNER, "Value": "team-a/earlier"},
-        ],
+    create_cluster(
+        rds,
+        "shared",
+        "old-shared-pw",
+        Tags=tag_list({MANAGED_BY: "aurora-restore-operator", OWNER: "team-a/earlier"}),
     )
     aws.reset_calls()
     team_a = team(cluster, "team-a")
