@@ -1,9 +1,10 @@
 """The target's downtime during a refresh: existingCluster Replace against Swap, in one run.
 
 Each mode refreshes the same managed cluster ``staging`` (one instance) from the same
-snapshot, on the stand-ins, with the real operator as a child process (started as
-bench/scale.py and tests/e2e start it), and every simulated RDS state (cluster creating,
-instance creating, deleting, renaming) lasting ``--delay`` seconds in both modes. A probe
+snapshot, on the stand-ins, with the real operator as a child process (started by
+``aurora_restore_sandbox.harness``, as everywhere), and every simulated RDS state (cluster
+creating, instance creating, deleting, renaming) lasting ``--delay`` seconds in both modes. A
+probe
 asks the AWS stand-in every ``--probe`` seconds whether the target answers: a cluster under
 the name ``staging``, available, with an available instance. Downtime is the time it did
 not, between the restore's creation and its completion.
@@ -30,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.harness import OperatorProcess, operator_env
 from aurora_restore_sandbox.kube import KubeSandbox
 
-from .scale import ROOT, SOURCE, AwsProcess, Operator, free_port, seed_aws
+from .scale import ROOT, SOURCE, AwsProcess, seed_aws
 
 NAMESPACE = "bench"
 NAME = "staging-refresh"
@@ -104,20 +106,14 @@ def run_mode(
     log_path = workdir / f"operator-{mode}.log"
     with KubeSandbox(crds=sorted((ROOT / "crds").glob("*.yaml"))) as kube:
         kubeconfig = kube.write_kubeconfig(workdir / f"kubeconfig-{mode}")
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(workdir),
-            "KUBECONFIG": str(kubeconfig),
-            "AWS_ENDPOINT_URL": aws.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": SOURCE,
-            "AWS_DEFAULT_REGION": SOURCE,
-            "AURORA_RESTORE_CREATE_TABLES": "true",
-            "AURORA_RESTORE_METRICS_PORT": str(free_port()),
-            "AURORA_RESTORE_LOG_LEVEL": "INFO",
-        }
-        operator = Operator(env, log_path)
+        env = operator_env(
+            kubeconfig=kubeconfig,
+            aws_endpoint=aws.endpoint_url,
+            region=SOURCE,
+            home=workdir,
+            settings={"AURORA_RESTORE_LOG_LEVEL": "INFO"},
+        )
+        operator = OperatorProcess(env, log_path, cwd=ROOT, stop_timeout=30)
         operator.start()
         stop = threading.Event()
         rds = aws.client("rds", SOURCE)

@@ -3,7 +3,8 @@
 Runs N concurrent cross-region restores (copy, restore, one instance, archive) end to end on
 the stand-ins: the AWS sandbox (moto in server mode, its own process, with every RDS
 in-progress state lasting ``--delay`` seconds), the Kubernetes API emulator (in this
-process) and the real operator as a child process, exactly as ``tests/e2e`` starts it. The
+process) and the real operator as a child process, exactly as ``tests/e2e`` starts it (one
+harness, ``aurora_restore_sandbox.harness``). The
 same workload runs under three polling policies:
 
 - ``batched``: this operator's defaults (batched status checks, shared cache, wake-ups,
@@ -36,7 +37,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.harness import OperatorProcess, free_port, operator_env
 from aurora_restore_sandbox.kube import KubeSandbox
 
 from .report import (
@@ -157,12 +158,6 @@ QUICK = ["idle-0", "n1", "n10", "n100"]
 # -- the stand-ins and the operator -------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class AwsProcess:
     """The AWS sandbox in its own process, so that it does not share our interpreter."""
 
@@ -246,48 +241,6 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
-class Operator:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.port = int(env["AURORA_RESTORE_METRICS_PORT"])
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aurora_restore.cli", "operator", "--all-namespaces"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited; see {self.log_path}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"operator did not start; see {self.log_path}")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 def restore_body(index: int) -> dict[str, Any]:
     return {
         "apiVersion": "dbrestore.io/v1alpha1",
@@ -329,22 +282,14 @@ def run_one(
     result.log = str(log_path)
     with KubeSandbox(crds=sorted((ROOT / "crds").glob("*.yaml"))) as kube:
         kubeconfig = kube.write_kubeconfig(workdir / f"kubeconfig-{name}")
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(workdir),
-            "KUBECONFIG": str(kubeconfig),
-            "AWS_ENDPOINT_URL": aws.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": SOURCE,
-            "AWS_DEFAULT_REGION": SOURCE,
-            "AURORA_RESTORE_CREATE_TABLES": "true",
-            "AURORA_RESTORE_METRICS_PORT": str(free_port()),
-            "AURORA_RESTORE_LOG_LEVEL": "INFO",
-            **policy.env,
-            **extra_env,
-        }
-        operator = Operator(env, log_path)
+        env = operator_env(
+            kubeconfig=kubeconfig,
+            aws_endpoint=aws.endpoint_url,
+            region=SOURCE,
+            home=workdir,
+            settings={"AURORA_RESTORE_LOG_LEVEL": "INFO", **policy.env, **extra_env},
+        )
+        operator = OperatorProcess(env, log_path, cwd=ROOT, stop_timeout=30)
         operator.start()
         try:
             # Let kopf list and start watching, then count only what the restores cost.
@@ -378,7 +323,7 @@ def run_one(
                     rds = sum(1 for svc, _, _ in aws.call_records() if svc == "rds")
                     rds_samples.append((now, rds))
                     next_sample = now + 5.0
-                if operator.proc and operator.proc.poll() is not None:
+                if operator.exited():
                     raise RuntimeError(f"operator exited during the run; see {log_path}")
             end = max((t for t, _ in finished.values()), default=time.monotonic())
             result.timed_out = len(finished) < n

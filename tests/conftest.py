@@ -6,6 +6,8 @@ with `scripts/control-plane.sh` (binaries built from Go modules by
 Established. With AURORA_RESTORE_TEST_KUBECONFIG set, that cluster is used instead and nothing
 is started. Without the binaries the tests that need it are skipped, except under CI, where
 that is a failure: CI's setup builds them.
+
+The fixtures every folder shares are in tests/support, registered here as plugins.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from control_plane_support import (
     TOOLS,
     ControlPlane,
 )
+
+pytest_plugins = ["support.aws", "support.world", "support.cluster"]
 
 
 def _missing_binaries() -> list[str]:

@@ -16,7 +16,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
+from .harness import free_port
 from .lifecycle import Service
 
 __all__ = ["PostgresSandbox", "SandboxError"]
@@ -106,12 +106,6 @@ def _os_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(_OS_USER)
     except KeyError:
         return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _conf_quote(value: str) -> str:
@@ -353,7 +347,7 @@ class PostgresSandbox(Service):
         # The port is free when chosen but another process may take it before the server
         # binds it; a fresh port on retry resolves that race.
         for _ in range(_START_ATTEMPTS):
-            port = _free_port()
+            port = free_port()
             try:
                 self._run_pg(
                     "pg_ctl",

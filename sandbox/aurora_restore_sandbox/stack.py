@@ -7,7 +7,8 @@
 - Kubernetes: :class:`~.kube.KubeSandbox` in a thread, with the CRDs of ``crds/``;
 - PostgreSQL: :class:`~.postgres.PostgresSandbox` when its binaries are installed;
 - the operator: ``python -m aurora_restore.cli operator --all-namespaces`` as a child
-  process, the same command as the container's, configured by environment variables only.
+  process (:class:`~.harness.OperatorProcess`, as the tests and benchmarks start it), the
+  same command as the container's, configured by environment variables only.
 
 Everything listens on 127.0.0.1; nothing here can reach real AWS or a real cluster, because
 the operator's environment is rebuilt from scratch rather than inherited.
@@ -15,12 +16,8 @@ the operator's environment is rebuilt from scratch rather than inherited.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +29,8 @@ from types import FrameType
 from typing import Any
 
 from .aws import DEFAULT_ACCOUNT_ID, AwsSandbox, sandbox_client, seed_demo_data
+from .harness import OperatorProcess, free_port, operator_env
+from .harness import StartError as StackError
 from .kube import KubeSandbox
 from .postgres import PostgresSandbox, SandboxError
 
@@ -43,25 +42,6 @@ DEMO_NAMESPACE = "databases"
 DEMO_DATABASE = "app"
 DEMO_EXAMPLE = "demo-cross-region.yaml"
 CRD_FILES = ("aurorarestores.dbrestore.io.yaml", "aurorarestoreschedules.dbrestore.io.yaml")
-
-# Runs in the child before the operator: asks Linux to SIGTERM the operator if this process
-# dies without cleaning up (SIGKILL, OOM), so no orphan keeps polling a dead API. The flag
-# survives exec, so the operator that runs is exactly `python -m aurora_restore.cli operator`.
-_LAUNCHER = """\
-import ctypes, os, sys
-try:
-    ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
-except (AttributeError, OSError):
-    pass  # not Linux: the parent's own cleanup is all there is
-if os.getppid() != int(sys.argv[1]):
-    sys.exit(0)  # the parent died before prctl took effect
-os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
-"""
-OPERATOR_ARGS = ("-m", "aurora_restore.cli", "operator", "--all-namespaces")
-
-
-class StackError(RuntimeError):
-    """A stand-in or the operator could not be started."""
 
 
 def repo_root() -> Path:
@@ -79,12 +59,6 @@ def repo_root() -> Path:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class StackOptions:
     rds_delay: float
@@ -96,68 +70,6 @@ class StackOptions:
     master_password: str | None = None
     """The throwaway PostgreSQL's superuser password: the restore resets the master password
     to its Secret's value, and then connects with it, so the two must agree."""
-
-
-class OperatorProcess:
-    """The operator as a child process, logging to a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, metrics_port: int, cwd: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.metrics_port = metrics_port
-        self.cwd = cwd
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *OPERATOR_ARGS],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.cwd,
-                # Its own session: a Ctrl-C in the terminal reaches only this process, which
-                # then stops the operator before the stand-ins it talks to.
-                start_new_session=True,
-            )
-        # The metrics port opens once settings are loaded and the startup checks passed.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise StackError(f"the operator exited at startup:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.metrics_port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise StackError(f"the operator did not start within {timeout:.0f}s:\n{self.log_tail()}")
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 class Stack:
@@ -261,40 +173,25 @@ class Stack:
     def operator_env(self) -> dict[str, str]:
         """Only what the operator needs: no AWS profile, SSM path or kubeconfig of the user's
         can leak in and point it at something real."""
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("AWS_", "AURORA_RESTORE_", "KUBE"))
-        }
-        env.update(
-            KUBECONFIG=str(self.kubeconfig),
-            AWS_ENDPOINT_URL=self.endpoint_url,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_REGION=SOURCE_REGION,
-            AWS_DEFAULT_REGION=SOURCE_REGION,
-            AWS_CONFIG_FILE=os.devnull,
-            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-            AURORA_RESTORE_CREATE_TABLES="true",
-            AURORA_RESTORE_POLL_INTERVAL=self.options.poll_interval,
-            AURORA_RESTORE_POLL_FLOOR=self.options.poll_floor,
-            AURORA_RESTORE_METRICS_PORT=str(self.metrics_port),
-            AURORA_RESTORE_METRICS_HOST="127.0.0.1",
-            AURORA_RESTORE_LOG_FORMAT="text",
-            AURORA_RESTORE_LOG_LEVEL="INFO",
-            AURORA_RESTORE_DB_SSLMODE="disable",
-            PYTHONUNBUFFERED="1",
-        )
-        if self.postgres is not None:
+        return operator_env(
+            kubeconfig=self.kubeconfig,
+            aws_endpoint=self.endpoint_url,
+            region=SOURCE_REGION,
+            metrics_port=self.metrics_port,
             # Every restored cluster's endpoint is reached at the throwaway PostgreSQL.
-            env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = (
-                f"{self.postgres.host}:{self.postgres.port}"
-            )
-        return env
+            db_endpoint=f"{self.postgres.host}:{self.postgres.port}" if self.postgres else None,
+            settings={
+                "AURORA_RESTORE_POLL_INTERVAL": self.options.poll_interval,
+                "AURORA_RESTORE_POLL_FLOOR": self.options.poll_floor,
+                "AURORA_RESTORE_LOG_FORMAT": "text",
+                "AURORA_RESTORE_LOG_LEVEL": "INFO",
+            },
+            inherit=True,
+        )
 
     def _start_operator(self) -> None:
         self.operator = OperatorProcess(
-            self.operator_env(), self.operator_log, self.metrics_port, self.root
+            self.operator_env(), self.operator_log, cwd=self.root, new_session=True
         )
         self.operator.start()
         self.say(

@@ -2,18 +2,12 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import socket
 
 import pytest
 
 from aurora_restore.db import DatabaseError, ErrorCode, check_master, list_databases
+from aurora_restore_sandbox.harness import free_port
 from aurora_restore_sandbox.postgres import PostgresSandbox
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_check_master_returns_the_server_version(master):
@@ -39,7 +33,7 @@ def test_wrong_master_password_is_authentication_failed(master):
 
 def test_unreachable_port_is_a_retryable_connection_failure(master):
     with pytest.raises(DatabaseError) as caught:
-        check_master(dataclasses.replace(master, port=_closed_port(), connect_timeout=2))
+        check_master(dataclasses.replace(master, port=free_port(), connect_timeout=2))
     assert caught.value.code == ErrorCode.CONNECTION_FAILED
     assert caught.value.retryable
 

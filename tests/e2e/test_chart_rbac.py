@@ -15,8 +15,7 @@ import yaml
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import ROOT, TOOLS, run_tool
-
-from .conftest import APP_PW, MASTER_PW, Cluster, Operator, RealCluster, cross_region
+from support.cluster import APP_PW, MASTER_PW, Cluster, Operator, RealCluster, cross_region
 
 pytestmark = pytest.mark.e2e
 CHART = ROOT / "helm" / "aurora-restore-operator"

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.harness import free_port
+from control_plane_support import ROOT
 from kstatus_rules import Current, InProgress, kstatus
-
-from .conftest import GROUP, ROOT, VERSION, Cluster, Operator, cross_region, free_port
+from support.cluster import GROUP, VERSION, Cluster, Operator, cross_region
 
 pytestmark = pytest.mark.e2e
 

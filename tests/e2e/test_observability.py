@@ -14,8 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aurora_restore.pipeline.context import parse_iso
 from kstatus_rules import Current, Failed, kstatus
-
-from .conftest import GROUP, PLURAL, VERSION, Cluster, Operator, cross_region
+from support.cluster import GROUP, PLURAL, VERSION, Cluster, Operator, cross_region
 
 POD = "aurora-restore-operator-5f7c9d8b6-x2k4q"
 

@@ -17,8 +17,8 @@ from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_IN
 from aurora_restore_sandbox.kube import KubeSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import TOOLS
-
-from .conftest import (
+from support.aws import create_cluster
+from support.cluster import (
     APP_PW,
     MASTER_PW,
     SOURCE,
@@ -185,12 +185,7 @@ def test_unmanaged_target_is_not_replaced(
     aws: AwsSandbox, operator: Operator, cluster: Cluster
 ) -> None:
     rds = aws.client("rds", TARGET)
-    rds.create_db_cluster(
-        DBClusterIdentifier="staging",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="someone-elses-pw",
-    )
+    create_cluster(rds, "staging", "someone-elses-pw")
     cluster.apply_restore("replace", cross_region(existingCluster="Replace"))
     obj = cluster.wait_phase("replace", "Failed", timeout=60)
     assert obj["status"]["error"]["type"] == "SafetyViolation"

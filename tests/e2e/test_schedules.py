@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
-
-from .conftest import GROUP, VERSION, Cluster, Operator, condition, cross_region
+from support.cluster import GROUP, VERSION, Cluster, Operator, condition, cross_region
 
 pytestmark = pytest.mark.e2e
 

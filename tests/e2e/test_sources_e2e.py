@@ -11,8 +11,7 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
-
-from .conftest import APP_PW, MASTER_PW, SOURCE, Cluster, Operator, condition
+from support.cluster import APP_PW, MASTER_PW, SOURCE, Cluster, Operator, condition
 
 pytestmark = pytest.mark.e2e
 

@@ -1,10 +1,8 @@
-"""Fixtures for the call-counting tests: a moto server with RDS in-progress states (it counts
-the calls it receives, server-side), a driver with a controllable clock, and many restores."""
+"""Fixtures for the call-counting tests: the moto server of tests/support (it counts the calls
+it receives, server-side), a driver with a controllable clock, and many restores."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,48 +13,10 @@ import pytest
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
-from aurora_restore.spec import ConfigMapKeyRef, SecretKeyRef
 from aurora_restore_sandbox.aws import AwsSandbox
-
-SOURCE, TARGET = "us-east-1", "us-west-2"
-
-
-@pytest.fixture(scope="session")
-def aws_server() -> Iterator[AwsSandbox]:
-    with AwsSandbox(delay_seconds=0) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def aws(aws_server: AwsSandbox, monkeypatch: pytest.MonkeyPatch) -> AwsSandbox:
-    aws_server.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", SOURCE)
-    return aws_server
-
-
-class NoKube:
-    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
-        raise AssertionError("no secrets in these tests")
-
-    def config_map(self, ref: ConfigMapKeyRef) -> str:
-        raise AssertionError("no config maps in these tests")
-
-    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
-        raise AssertionError("no connection secrets in these tests")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+from support.aws import SOURCE, TARGET, create_source
+from support.fakes import FakeKube
+from support.world import Clock
 
 
 @dataclass
@@ -85,7 +45,7 @@ class Fleet:
         assert self.driver is not None
         tick = self.driver.tick(
             Resource(name, "databases", f"uid-{name}", 1, self.specs[name], self.statuses[name]),
-            NoKube(),
+            FakeKube(forbidden=True),
         )
         self.statuses[name] = tick.status.to_dict()
         return tick
@@ -127,16 +87,7 @@ def fleet(aws: AwsSandbox) -> Fleet:
             "AURORA_RESTORE_AWS_RATE_LIMIT": "0",
         },
     )
-    rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="source-master-pw",
-    )
-    rds.create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
-    )
+    create_source(aws)
     aws.settle()
     fleet.make_driver().records.check_tables(create=True)
     aws.reset_calls()

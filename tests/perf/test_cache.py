@@ -17,9 +17,9 @@ from aurora_restore.aws.rds import RdsAdapter, RdsTuning
 from aurora_restore.pipeline.context import READS, Followed, ReadPolicy
 from aurora_restore.pipeline.ports import RestoreRequest
 from aurora_restore_sandbox.aws import AwsSandbox
+from support.faults import Fault
 
 from .conftest import SOURCE, TARGET
-from .faults import Fault
 
 
 class FakeTime:

@@ -14,9 +14,9 @@ from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.ratelimit import RegionLimits, TokenBucket
 from aurora_restore.aws.rds import CLUSTERS, RdsAdapter, RdsTuning
 from aurora_restore_sandbox.aws import AwsSandbox
+from support.faults import Fault
 
 from .conftest import SOURCE, TARGET, Fleet, cross_region
-from .faults import Fault
 
 
 class FakeTime:

@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from aurora_restore_sandbox.aws import AwsSandbox, seed_demo_data
-
-from .test_cli import run
+from support.cli import run
 
 
 def restore_file(tmp: Path, name: str, source: dict[str, str]) -> Path:

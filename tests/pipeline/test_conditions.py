@@ -7,8 +7,7 @@ from typing import Any
 
 from aurora_restore.driver import Resource
 from kstatus_rules import Current, Failed, InProgress, kstatus
-
-from .conftest import World, cross_region_spec, same_region_spec
+from support.world import World, cross_region_spec, same_region_spec
 
 
 def obj(status: dict[str, Any] | None, generation: int = 1) -> dict[str, Any]:

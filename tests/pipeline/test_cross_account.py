@@ -17,8 +17,8 @@ import pytest
 
 from aurora_restore.driver import Resource
 from aurora_restore_sandbox.aws import DropRequest
-
-from .conftest import SOURCE, TARGET, World
+from support.aws import create_cluster
+from support.world import SOURCE, TARGET, World
 
 SRC_ACCOUNT = "111111111111"
 TARGET_ACCOUNT = "123456789012"
@@ -76,14 +76,7 @@ def make_production(
     key = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
     key_arn = key["KeyMetadata"]["Arn"]
     rds = source_client(world, "rds")
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="source-master-pw",
-        StorageEncrypted=True,
-        KmsKeyId=key_arn,
-    )
+    create_cluster(rds, "prod", "source-master-pw", StorageEncrypted=True, KmsKeyId=key_arn)
     rds.create_db_cluster_snapshot(
         DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
     )

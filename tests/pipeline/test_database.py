@@ -6,63 +6,7 @@ import psycopg2
 import pytest
 
 from aurora_restore_sandbox.postgres import PostgresSandbox
-
-from .conftest import World, same_region_spec
-
-MASTER = "new-master-S3ntinel"
-APP = "app-pw-S3ntinel"
-REPORTING = "reporting-pw-S3ntinel"
-
-
-def db_spec(**extra: object) -> dict:
-    spec = same_region_spec()
-    spec.update(
-        masterPassword={"secretRef": {"name": "staging-master", "key": "password"}},
-        users=[
-            {
-                "name": "app",
-                "passwordSecretRef": {"name": "app-db"},
-                "privileges": "readwrite",
-                "databases": ["app"],
-            },
-            {
-                "name": "reporting",
-                "passwordSecretRef": {"name": "reporting-db"},
-                "privileges": "readonly",
-                "databases": ["app"],
-            },
-        ],
-        sql=[
-            {"configMapRef": {"name": "mask-pii", "key": "mask.sql"}, "database": "app"},
-            {
-                "inline": "CREATE TABLE IF NOT EXISTS public.restored_marker"
-                " (at timestamptz DEFAULT now());"
-                "INSERT INTO public.restored_marker DEFAULT VALUES;",
-                "database": "app",
-            },
-        ],
-        connectionSecret={"name": "staging-db", "database": "app"},
-        **extra,
-    )
-    return spec
-
-
-@pytest.fixture
-def db_world(world: World, postgres: PostgresSandbox) -> World:
-    postgres.set_master_password(MASTER)
-    world.env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = f"{postgres.host}:{postgres.port}"
-    world.env["AURORA_RESTORE_DB_SSLMODE"] = "disable"
-    world.kube.secrets.update(
-        {
-            "staging-master": {"password": MASTER},
-            "app-db": {"password": APP},
-            "reporting-db": {"password": REPORTING},
-        }
-    )
-    world.kube.config_maps["mask-pii"] = {
-        "mask.sql": "UPDATE public.customers SET email = 'masked-' || id || '@example.com';"
-    }
-    return world
+from support.world import APP, MASTER, REPORTING, World, db_spec
 
 
 def connect(pg: PostgresSandbox, user: str, password: str):

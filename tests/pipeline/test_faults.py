@@ -7,9 +7,8 @@ import pytest
 
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Resource
-
-from .conftest import TARGET, World, cross_region_spec, same_region_spec
-from .faults import Fault
+from support.faults import Fault
+from support.world import TARGET, World, cross_region_spec, same_region_spec
 
 MUTATING = (
     "CopyDBClusterSnapshot",
@@ -82,7 +81,7 @@ def _counts(world: World) -> dict[str, int]:
 def test_lost_status_at_every_tick_repeats_no_create_or_delete(world: World) -> None:
     """Crash-and-resume at every step: each tick runs twice from the same saved status, as
     when the process dies after the AWS call but before the status is written."""
-    from .test_safety import MANAGED, existing_staging
+    from support.world import MANAGED, existing_staging
 
     existing_staging(world, MANAGED, instances=2, region=TARGET)
     spec = cross_region_spec(existingCluster="Replace", instances=2)

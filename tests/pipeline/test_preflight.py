@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
-from .test_safety import existing_staging
+from support.world import (
+    SOURCE,
+    TARGET,
+    World,
+    cross_region_spec,
+    existing_staging,
+    same_region_spec,
+)
 
 MUTATING = (
     "CopyDBClusterSnapshot",

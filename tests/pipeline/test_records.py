@@ -11,9 +11,17 @@ import pytest
 
 from aurora_restore.logs import setup
 from aurora_restore_sandbox.postgres import PostgresSandbox
-
-from .conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
-from .test_database import APP, MASTER, REPORTING, db_spec
+from support.world import (
+    APP,
+    MASTER,
+    REPORTING,
+    SOURCE,
+    TARGET,
+    World,
+    cross_region_spec,
+    db_spec,
+    same_region_spec,
+)
 
 
 def test_audit_state_sns_and_metrics_of_a_completed_restore(world: World) -> None:

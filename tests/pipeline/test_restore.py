@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE
-
-from .conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
+from support.world import SOURCE, TARGET, World, cross_region_spec, same_region_spec
 
 
 def step(status: dict, name: str) -> dict:

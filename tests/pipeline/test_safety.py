@@ -7,42 +7,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import SOURCE, World, same_region_spec
+from support.world import MANAGED, World, existing_staging, same_region_spec
 
 DELETES = ("DeleteDBCluster", "DeleteDBInstance")
-
-
-def existing_staging(
-    world: World,
-    tags: dict[str, str] | None = None,
-    deletion_protection: bool = False,
-    instances: int = 1,
-    region: str = SOURCE,
-) -> str:
-    rds = world.client("rds", region)
-    arn = rds.create_db_cluster(
-        DBClusterIdentifier="staging",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="old-staging-pw",
-        DeletionProtection=deletion_protection,
-        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-    )["DBCluster"]["DBClusterArn"]
-    for n in range(instances):
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"staging-old-{n}",
-            DBClusterIdentifier="staging",
-            Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large",
-        )
-    world.aws.reset_calls()
-    return arn
-
-
-MANAGED = {
-    "dbrestore.io/managed-by": "aurora-restore-operator",
-    "dbrestore.io/owner": "databases/staging-refresh",
-}
 
 
 def assert_untouched(world: World, arn: str) -> None:

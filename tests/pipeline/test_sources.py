@@ -13,8 +13,7 @@ from aurora_restore.pipeline.context import Context, PipelineConfig
 from aurora_restore.pipeline.errors import StepFailure
 from aurora_restore.pipeline.steps import restore_snapshot
 from aurora_restore.spec import AuroraRestoreStatus, ErrorType, validate_spec
-
-from .conftest import SOURCE, TARGET, World
+from support.world import SOURCE, TARGET, World
 
 MUTATING = (
     "RestoreDBClusterToPointInTime",

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from control_plane_support import ROOT, ControlPlane
-
-from .conftest import World, cross_region_spec
+from support.world import World, cross_region_spec
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 NAMESPACE = "status-readback"

@@ -15,10 +15,7 @@ from aurora_restore.driver import Resource, Tick
 from aurora_restore.pipeline.context import operation_id, swap_identifiers
 from aurora_restore_sandbox.aws import DropRequest
 from aurora_restore_sandbox.postgres import PostgresSandbox
-
-from .conftest import SOURCE, World, same_region_spec
-from .test_database import db_spec, db_world  # noqa: F401  (fixture)
-from .test_safety import MANAGED, existing_staging
+from support.world import MANAGED, SOURCE, World, db_spec, existing_staging, same_region_spec
 
 OP = operation_id("uid-1", 1)
 TEMPORARY, RETIRED = swap_identifiers("staging", OP)
@@ -108,7 +105,7 @@ def test_identifiers_are_valid_for_rds_and_fit_instance_names() -> None:
 
 
 def test_swap_over_a_managed_cluster_with_two_instances(
-    db_world: World,  # noqa: F811
+    db_world: World,
     postgres: PostgresSandbox,
 ) -> None:
     world = db_world

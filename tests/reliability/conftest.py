@@ -1,10 +1,10 @@
 """Fixtures of the reliability suite.
 
-Driver-level tests (the wide matrices) reuse the pipeline harness: a moto server with RDS
-in-progress states, an in-memory Kubernetes, a controllable clock and ``World.run``. The
-only difference is one boto3 session for the whole suite (loading service models for every
-test costs more than many of the tests). The operator-process tests (SIGKILL, Kubernetes
-API faults) live in ``process/`` with the e2e harness.
+Driver-level tests (the wide matrices) use the driver-level world of tests/support/world.py:
+a moto server with RDS in-progress states, an in-memory Kubernetes, a controllable clock and
+``World.run``. The only difference is one boto3 session for the whole suite (loading service
+models for every test costs more than many of the tests). The operator-process tests
+(SIGKILL, Kubernetes API faults) live in ``process/`` with the e2e harness.
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ import boto3
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
-from pipeline.conftest import (  # noqa: F401  (fixtures, re-registered for this directory)
-    SOURCE,
-    TARGET,
-    Clock,
-    World,
-    aws,
-    aws_server,
-    build_world,
-    make_source,
-    postgres,
-)
+from support.world import World, build_world
 
 from .helpers import unregister_all
 
@@ -36,8 +26,8 @@ def boto_session() -> boto3.Session:
 
 
 @pytest.fixture
-def world(aws: AwsSandbox, boto_session: boto3.Session) -> Iterator[World]:  # noqa: F811
-    """tests/pipeline's ``world``, on the shared session."""
+def world(aws: AwsSandbox, boto_session: boto3.Session) -> Iterator[World]:
+    """support's ``world``, on the shared session."""
     world = build_world(aws, boto_session)
     yield world
     # Hooks a failed test left behind must not fire in the next one.

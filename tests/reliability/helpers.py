@@ -3,8 +3,10 @@ injection through botocore's event hooks, and the checks every scenario ends wit
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Callable, Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,8 +18,8 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
-from pipeline.conftest import TARGET, World, cross_region_spec
-from pipeline.test_safety import MANAGED, existing_staging
+from support.faults import error_response
+from support.world import MANAGED, TARGET, World, cross_region_spec, existing_staging
 
 # Every AWS call that changes something, as in issue 9.
 MUTATING: tuple[str, ...] = (
@@ -39,6 +41,18 @@ BASELINE: dict[str, int] = {
     "RestoreDBClusterFromSnapshot": 1,
     "CreateDBInstance": 2,
     "ModifyDBCluster": 1,
+    "DeleteDBClusterSnapshot": 1,
+    "Publish": 1,
+}
+# One undisturbed Swap of full_spec(): two old instances deleted, two new ones created; the
+# three ModifyDBCluster are the temporary cluster's password reset and the two renames.
+SWAP_BASELINE: dict[str, int] = {
+    "CopyDBClusterSnapshot": 1,
+    "DeleteDBInstance": 2,
+    "DeleteDBCluster": 1,
+    "RestoreDBClusterFromSnapshot": 1,
+    "CreateDBInstance": 2,
+    "ModifyDBCluster": 3,
     "DeleteDBClusterSnapshot": 1,
     "Publish": 1,
 }
@@ -188,29 +202,6 @@ def run_ticks(
 # --- faults -------------------------------------------------------------------------------
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.body
-
-
-def _xml(code: str, message: str, sender: bool) -> bytes:
-    kind = "Sender" if sender else "Receiver"
-    return (
-        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>"
-        f"<Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
-    ).encode()
-
-
-def _json(code: str, message: str) -> bytes:
-    return json.dumps({"__type": code, "message": message}).encode()
-
-
-JSON_SERVICES = frozenset({"secretsmanager", "dynamodb", "kms"})
-
-
 class StepTracker:
     """Which step's action is running, exactly (also when one tick runs several steps):
     the engine's stage table is wrapped so that each action announces its step."""
@@ -278,13 +269,7 @@ class Inject:
             raise ConnectionClosedError(endpoint_url=request.url)
         if self.network == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
-        if self.service in JSON_SERVICES:
-            body = _json(self.code, self.message)
-            headers = {"Content-Type": "application/x-amz-json-1.1"}
-        else:
-            body = _xml(self.code, self.message, self.status < 500)
-            headers = {"Content-Type": "text/xml"}
-        return AWSResponse(request.url, self.status, headers, _Raw(body))
+        return error_response(request.url, self.service, self.code, self.message, self.status)
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -320,3 +305,30 @@ def assert_audit_complete(world: Any, status: dict[str, Any]) -> list[dict[str, 
 
 def events_of(ticks: list[Tick]) -> list[tuple[str, str, str]]:
     return [(e.type, e.reason, e.message) for t in ticks for e in t.events]
+
+
+# Sentinel passwords in every secret source: none may appear in any output.
+MASTER_K8S = "K8sMaster-S3ntinel-7f3a"
+MASTER_SM = "SmMaster-S3ntinel-91bc"
+APP_K8S = "App'K8s%S3ntinel\"2d4e"  # quotes and % too: SQL, URI and JSON escaping
+REPORTING_SM = "ReportingJson-S3ntinel-5a6b"
+AUDITOR_SM = "AuditorText-S3ntinel-c8d9"
+SENTINELS = (MASTER_K8S, MASTER_SM, APP_K8S, REPORTING_SM, AUDITOR_SM)
+
+
+def forms(secret: str) -> list[str]:
+    """How a secret could leak: as is, base64 (Kubernetes Secret data), URL-encoded (a
+    connection URI), JSON-escaped."""
+    return [
+        secret,
+        base64.b64encode(secret.encode()).decode(),
+        urllib.parse.quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+    ]
+
+
+def assert_no_secret(text: str, secrets: Sequence[str] = SENTINELS) -> None:
+    assert "S3ntinel" not in text
+    for secret in secrets:
+        for form in forms(secret):
+            assert form not in text, form

@@ -26,7 +26,7 @@ import pytest
 
 from aurora_restore.pipeline.engine import STEP_ORDER
 from aurora_restore.pipeline.table import RECOVERY
-from pipeline.conftest import SOURCE, TARGET, World
+from support.world import SOURCE, TARGET, World
 
 from .helpers import (
     Inject,

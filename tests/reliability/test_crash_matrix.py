@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from aurora_restore.driver import Tick
-from pipeline.conftest import World
+from support.world import World
 
 from .helpers import (
     BASELINE,

@@ -19,27 +19,17 @@ import pytest
 from aurora_restore.db.connection import APPLICATION_NAME
 from aurora_restore.db.port import PostgresDatabase
 from aurora_restore_sandbox.postgres import PostgresSandbox
-from pipeline.test_database import APP, MASTER, REPORTING, db_spec
+from support.world import APP, MASTER, REPORTING, World, db_spec
 
-from .conftest import World
 from .helpers import assert_audit_complete, events_of
 from .helpers import run_ticks as run
 
 
 @pytest.fixture
-def db_world(world: World, postgres: PostgresSandbox) -> World:
-    postgres.set_master_password(MASTER)
-    world.env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = f"{postgres.host}:{postgres.port}"
-    world.env["AURORA_RESTORE_DB_SSLMODE"] = "disable"
-    world.kube.secrets.update(
-        {
-            "staging-master": {"password": MASTER},
-            "app-db": {"password": APP},
-            "reporting-db": {"password": REPORTING},
-        }
-    )
-    world.kube.config_maps["mask-pii"] = {"mask.sql": "SELECT 1;"}
-    return world
+def db_world(db_world: World) -> World:
+    """support's ``db_world``, masking nothing: these tests choose their own SQL."""
+    db_world.kube.config_maps["mask-pii"] = {"mask.sql": "SELECT 1;"}
+    return db_world
 
 
 def spec_with(users: list[str], sql: list[str], world: World) -> dict[str, Any]:

@@ -15,8 +15,16 @@ import pytest
 
 from aurora_restore.driver import Driver
 from aurora_restore_sandbox.aws import DropRequest
-from pipeline.conftest import SOURCE, TARGET, World, cross_region_spec, same_region_spec
-from pipeline.test_safety import MANAGED, existing_staging
+from support.aws import create_cluster
+from support.world import (
+    MANAGED,
+    SOURCE,
+    TARGET,
+    World,
+    cross_region_spec,
+    existing_staging,
+    same_region_spec,
+)
 
 from .helpers import run_ticks
 
@@ -203,12 +211,7 @@ def test_instance_name_taken_by_another_cluster_is_not_touched(world: World) -> 
 
 def test_copy_name_taken_by_a_foreign_snapshot_is_neither_used_nor_deleted(world: World) -> None:
     target = world.client("rds", TARGET)
-    target.create_db_cluster(
-        DBClusterIdentifier="theirs",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="someone-elses",
-    )
+    create_cluster(target, "theirs", "someone-elses")
     target.create_db_cluster_snapshot(
         DBClusterIdentifier="theirs", DBClusterSnapshotIdentifier="their-snapshot"
     )

@@ -21,7 +21,8 @@ from aurora_restore.driver import Driver, Resource
 from aurora_restore.pipeline.ports import DbEndpoint, DbUserSpec
 from aurora_restore.settings import load
 from aurora_restore.spec import MAX_PROBLEM_CHARS, SpecError, validate_spec
-from pipeline.conftest import SOURCE, TARGET, FakeKube, World
+from support.fakes import FakeKube
+from support.world import SOURCE, TARGET, World
 
 DELETE = object()
 Path = tuple[str | int, ...]

@@ -7,10 +7,8 @@ process/test_secrets_process.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,34 +22,19 @@ from aurora_restore.pipeline.errors import PortError
 from aurora_restore.pipeline.ports import DbEndpoint, DbUserSpec
 from aurora_restore.spec import ErrorType
 from aurora_restore_sandbox.postgres import PostgresSandbox
+from support.world import SOURCE, World
 
-from .conftest import SOURCE, World
-from .helpers import Inject, events_of, run_ticks
-
-MASTER_K8S = "K8sMaster-S3ntinel-7f3a"
-MASTER_SM = "SmMaster-S3ntinel-91bc"
-APP_K8S = "App'K8s%S3ntinel\"2d4e"  # quotes and % too: SQL, URI and JSON escaping
-REPORTING_SM = "ReportingJson-S3ntinel-5a6b"
-AUDITOR_SM = "AuditorText-S3ntinel-c8d9"
-SENTINELS = (MASTER_K8S, MASTER_SM, APP_K8S, REPORTING_SM, AUDITOR_SM)
-
-
-def forms(secret: str) -> list[str]:
-    """How a secret could leak: as is, base64 (Kubernetes Secret data), URL-encoded (a
-    connection URI), JSON-escaped."""
-    return [
-        secret,
-        base64.b64encode(secret.encode()).decode(),
-        urllib.parse.quote(secret, safe=""),
-        json.dumps(secret)[1:-1],
-    ]
-
-
-def assert_no_secret(text: str, secrets: Sequence[str] = SENTINELS) -> None:
-    assert "S3ntinel" not in text
-    for secret in secrets:
-        for form in forms(secret):
-            assert form not in text, form
+from .helpers import (
+    APP_K8S,
+    AUDITOR_SM,
+    MASTER_K8S,
+    MASTER_SM,
+    REPORTING_SM,
+    Inject,
+    assert_no_secret,
+    events_of,
+    run_ticks,
+)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.conftest import SOURCE, World
+from support.world import SOURCE, World
 
 from .helpers import crash_at, resource, run_resuming
 

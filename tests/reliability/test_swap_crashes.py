@@ -16,13 +16,13 @@ import boto3
 import pytest
 
 from aurora_restore.pipeline.context import operation_id, swap_identifiers
-from pipeline.conftest import TARGET, World
-from pipeline.test_safety import MANAGED, existing_staging
+from support.world import MANAGED, TARGET, World, existing_staging
 
 from .helpers import (
     MASTER_SECRET,
     MUTATING,
     SERVICE,
+    SWAP_BASELINE,
     UID,
     Crash,
     assert_audit_complete,
@@ -36,18 +36,6 @@ from .helpers import (
 
 OP = operation_id(UID, 1)
 TEMPORARY, RETIRED = swap_identifiers("staging", OP)
-# One undisturbed Swap of full_spec(): two old instances deleted, two new ones created; the
-# three ModifyDBCluster are the temporary cluster's password reset and the two renames.
-SWAP_BASELINE: dict[str, int] = {
-    "CopyDBClusterSnapshot": 1,
-    "DeleteDBInstance": 2,
-    "DeleteDBCluster": 1,
-    "RestoreDBClusterFromSnapshot": 1,
-    "CreateDBInstance": 2,
-    "ModifyDBCluster": 3,
-    "DeleteDBClusterSnapshot": 1,
-    "Publish": 1,
-}
 RENAMES = [("staging", RETIRED), (TEMPORARY, "staging")]
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from aurora_restore.driver import Resource
-from pipeline.conftest import same_region_spec
+from support.world import SOURCE, World, same_region_spec
 
-from .conftest import SOURCE, World
 from .helpers import MUTATING, counts
 
 

@@ -60,15 +60,9 @@ def kubectl() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def _aws_server() -> Iterator[AwsSandbox]:
-    # moto keeps its state in module globals, so one server per test process.
-    with AwsSandbox() as sandbox:
-        yield sandbox
-
-
 @pytest.fixture
-def aws(_aws_server: AwsSandbox) -> AwsSandbox:
-    """The AWS stand-in, emptied, with no delays and no counted calls."""
-    _aws_server.reset()
-    return _aws_server
+def aws(aws_server: AwsSandbox) -> AwsSandbox:
+    """The AWS stand-in of tests/support, emptied, with no delays and no counted calls (and,
+    unlike the driver-level ``aws``, this process's environment left alone)."""
+    aws_server.reset()
+    return aws_server

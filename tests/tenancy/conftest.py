@@ -1,5 +1,6 @@
 """Tenancy: one operator process watching several namespaces (team-a, team-b, evil), with
-the e2e harness (the Kubernetes API emulator over HTTP, the moto server, PostgreSQL)."""
+the e2e harness of tests/support/cluster.py (the Kubernetes API emulator over HTTP, the
+moto server, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,9 @@ from typing import Any
 import kubernetes
 import pytest
 
-from e2e.conftest import (  # noqa: F401  (fixtures, re-registered for this directory)
-    GROUP,
-    PLURAL,
-    SOURCE,
-    VERSION,
-    Cluster,
-    Operator,
-    aws_server,
-    cluster,
-    empty_namespace,
-    kube,
-    kubeconfig,
-    operator,
-    operator_env,
-    operator_kubeconfig,
-    postgres,
-    real_cluster,
-)
-from reliability.process.conftest import aws, faster, finished  # noqa: F401
+from support.aws import audit_items
+from support.cluster import GROUP, PLURAL, SOURCE, VERSION, Cluster, empty_namespace
+from support.operator_world import operator_aws, operator_postgres  # noqa: F401  (fixtures)
 
 MANAGED_BY = "dbrestore.io/managed-by"
 OPERATION = "dbrestore.io/operation-id"
@@ -68,18 +53,6 @@ def spec(identifier: str, **extra: Any) -> dict[str, Any]:
     return body
 
 
-def wait_done(api: Cluster, name: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        obj = finished(api, name)
-        if obj is not None:
-            return obj
-        time.sleep(0.2)
-    raise AssertionError(
-        f"{api.namespace}/{name} did not finish: {(api.get(name) or {}).get('status')}"
-    )
-
-
 def wait_until(check: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,21 +78,10 @@ def cluster_tags(aws_sandbox: Any, identifier: str, region: str = SOURCE) -> dic
     return {t["Key"]: t["Value"] for t in clusters[0].get("TagList") or []}
 
 
-def audit(aws_sandbox: Any, operation_id: str) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    items = aws_sandbox.client("dynamodb", SOURCE).query(
-        TableName="aurora-restore-audit",
-        KeyConditionExpression="operation_id = :o",
-        ExpressionAttributeValues={":o": {"S": operation_id}},
-    )["Items"]
-    return [{k: TypeDeserializer().deserialize(v) for k, v in i.items()} for i in items]
-
-
 def tampered_audit(aws_sandbox: Any, operation_id: str) -> bool:
     return any(
         (item.get("details") or {}).get("error_code") == "StatusTampered"
-        for item in audit(aws_sandbox, operation_id)
+        for item in audit_items(aws_sandbox, operation_id)
     )
 
 
@@ -135,9 +97,9 @@ def gone(api: Cluster, name: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _on_the_emulator(kube: object) -> None:  # noqa: F811  (the fixture, by name)
+def _on_the_emulator(kube: object) -> None:
     """These scenarios run against the Kubernetes API emulator (asking for ``kube`` selects
-    it, see tests/e2e/conftest.py). On a real cluster the garbage collector removes the
+    it, see tests/support/cluster.py). On a real cluster the garbage collector removes the
     test's Secret owned by a restore that does not exist before the operator sees it, and
     the forged-delete scenarios' audit assertions have not been made to hold there yet;
     the safety assertions (no Delete*/ModifyDBCluster on a foreign cluster) do hold."""

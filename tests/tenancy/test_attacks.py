@@ -17,23 +17,20 @@ from typing import Any
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
+from support.aws import create_cluster, tag_list
+from support.cluster import SOURCE, Cluster, Operator, faster, wait_finished
 
 from .conftest import (
     MANAGED_BY,
     OPERATION,
     OWNER,
-    SOURCE,
-    Cluster,
-    Operator,
     cluster_tags,
     events,
-    faster,
     gone,
     patch_status,
     spec,
     tampered_audit,
     team,
-    wait_done,
     wait_until,
 )
 
@@ -62,8 +59,8 @@ def _two_finished_restores(cluster: Cluster) -> tuple[Cluster, Cluster, dict[str
             masterPassword={"secretRef": {"name": "master"}},
         ),
     )
-    a = wait_done(team_a, "a")
-    e = wait_done(evil, "e")
+    a = wait_finished(team_a, "a")
+    e = wait_finished(evil, "e")
     assert (a["status"]["phase"], e["status"]["phase"]) == ("Completed", "Completed")
     return team_a, evil, a
 
@@ -165,7 +162,7 @@ def test_secrets_manager_secret_of_another_namespace_is_not_read(
     sm = {"masterPassword": {"secretsManagerSecretId": "team-b/payments-db"}}
     team_b, evil = team(cluster, "team-b"), team(cluster, "evil")
     evil.apply_restore("steal", spec("evil-db", **sm))
-    stolen = wait_done(evil, "steal")["status"]
+    stolen = wait_finished(evil, "steal")["status"]
     assert stolen["phase"] == "Failed"
     assert (stolen["error"]["type"], stolen["error"]["code"]) == (
         "ValidationError",
@@ -178,7 +175,7 @@ def test_secrets_manager_secret_of_another_namespace_is_not_read(
     assert (aws.count("GetSecretValue"), aws.count("ModifyDBCluster")) == (0, 0)
     # The positive control: team-b's restore reads it and resets its own cluster's password.
     team_b.apply_restore("own", spec("team-b-db", **sm))
-    own = wait_done(team_b, "own")["status"]
+    own = wait_finished(team_b, "own")["status"]
     assert own["phase"] == "Completed", own.get("error")
     assert aws.count("GetSecretValue") >= 1
     assert aws.count("ModifyDBCluster") == 1
@@ -188,15 +185,11 @@ def test_three_replace_restores_of_one_target_run_one_after_the_other(
     aws: AwsSandbox, operator: Operator, cluster: Cluster
 ) -> None:
     rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="shared",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="old-shared-pw",
-        Tags=[
-            {"Key": MANAGED_BY, "Value": "aurora-restore-operator"},
-            {"Key": OWNER, "Value": "team-a/earlier"},
-        ],
+    create_cluster(
+        rds,
+        "shared",
+        "old-shared-pw",
+        Tags=tag_list({MANAGED_BY: "aurora-restore-operator", OWNER: "team-a/earlier"}),
     )
     aws.reset_calls()
     team_a = team(cluster, "team-a")
@@ -225,7 +218,7 @@ def test_three_replace_restores_of_one_target_run_one_after_the_other(
         )
 
     wait_until(all_done, 240, "three restores")
-    statuses = {n: wait_done(team_a, n)["status"] for n in names}
+    statuses = {n: wait_finished(team_a, n)["status"] for n in names}
     assert {n: s["phase"] for n, s in statuses.items()} == dict.fromkeys(names, "Completed"), {
         n: s.get("error") for n, s in statuses.items()
     }

@@ -13,18 +13,14 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
 from aurora_restore_sandbox.postgres import PostgresSandbox
+from support.cluster import SOURCE, Cluster, Operator, faster, wait_finished
 
 from .conftest import (
     OPERATION,
-    SOURCE,
-    Cluster,
-    Operator,
     cluster_tags,
     events,
-    faster,
     spec,
     team,
-    wait_done,
     wait_until,
 )
 
@@ -78,7 +74,7 @@ def test_lease_of_a_killed_operator_expires_and_another_run_takes_over(
     aws.on_call("DeleteDBCluster", before=lambda *_: takeover.append(time.time()), times=None)
     team_a.apply_restore("second", spec("taken", target={"existingCluster": "Replace"}))
     operator.start()
-    second = wait_done(team_a, "second", 120)["status"]
+    second = wait_finished(team_a, "second", 120)["status"]
     assert second["phase"] == "Completed", second.get("error")
     busy = [m for _, r, m in events(team_a, "second") if r == "TargetBusy"]
     assert busy and first_op in busy[0] and "team-a/first" in busy[0], events(team_a, "second")
@@ -130,7 +126,7 @@ def test_a_secret_the_operator_does_not_own_is_not_overwritten(
             ),
         )
     for name in ("users-own", "someone-elses"):
-        status = wait_done(team_a, name)["status"]
+        status = wait_finished(team_a, name)["status"]
         assert status["phase"] == "Failed"
         assert (status["error"]["type"], status["error"]["code"]) == (
             "ValidationError",
@@ -138,7 +134,7 @@ def test_a_secret_the_operator_does_not_own_is_not_overwritten(
         ), status["error"]
         kept = team_a.core.read_namespaced_secret(name, team_a.namespace)
         assert set(kept.data) == {"keep"}, "the Secret was overwritten"
-    fresh = wait_done(team_a, "fresh")["status"]
+    fresh = wait_finished(team_a, "fresh")["status"]
     assert fresh["phase"] == "Completed", fresh.get("error")
     written = team_a.core.read_namespaced_secret("fresh", team_a.namespace)
     assert written.metadata.labels == {
@@ -182,7 +178,7 @@ def test_a_failing_masking_script_leaks_no_row_value(
             notification={"snsTopicArn": topic},
         ),
     )
-    obj = wait_done(team_a, "masked")
+    obj = wait_finished(team_a, "masked")
     status = obj["status"]
     assert status["phase"] == "Failed"
     message = status["error"]["message"]

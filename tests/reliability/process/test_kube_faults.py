@@ -15,9 +15,9 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.kube import KubeSandbox
+from support.cluster import SOURCE, AwsWorld, Cluster, Operator, faster, full_spec, wait_finished
 
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
-from .conftest import SOURCE, AwsWorld, Cluster, Operator, faster, full_spec, wait_finished
 
 pytestmark = pytest.mark.e2e
 

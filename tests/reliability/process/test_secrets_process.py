@@ -13,9 +13,9 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
+from support.cluster import TARGET, AwsWorld, Cluster, Operator, faster, wait_finished
 
-from ..test_secrets import assert_no_secret
-from .conftest import TARGET, AwsWorld, Cluster, Operator, faster, wait_finished
+from ..helpers import assert_no_secret
 
 pytestmark = pytest.mark.e2e
 

@@ -10,15 +10,14 @@ after, and every tick) runs at driver level in ../test_crash_matrix.py.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
+from support.cluster import AwsWorld, Cluster, Operator, faster, full_spec, wait_finished
 
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
-from .conftest import AwsWorld, Cluster, Operator, faster, finished, full_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -57,17 +56,8 @@ def test_sigkill_around_mutating_calls_resumes_without_repeating_them(
     for when, op in KILLS:
         aws.on_call(op, **{when: killer(operator, killed, when, op)}, times=1)
     cluster.apply_restore("staging-refresh", full_spec(aws_world))
-    deadline = time.monotonic() + 150
-    obj = None
-    while time.monotonic() < deadline:
-        assert operator.proc is not None
-        if operator.proc.poll() is not None:
-            operator.start()  # the pod restarts
-        obj = finished(cluster, "staging-refresh")
-        if obj is not None:
-            break
-        time.sleep(0.1)
-    assert obj is not None
+    # The operator is started again whenever it exited: the pod restarts.
+    obj = wait_finished(cluster, "staging-refresh", timeout=150, operator=operator)
     status = obj["status"]
     assert status["phase"] == "Completed", (status.get("error"), operator.logs()[-2000:])
     assert killed == [f"{w} {o}" for w, o in KILLS]

@@ -6,15 +6,12 @@ reaches AWS exactly once, and the target name ends with the new cluster. The ful
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
+from support.cluster import TARGET, AwsWorld, Cluster, Operator, faster, full_spec, wait_finished
 
-from ..helpers import MUTATING, assert_audit_complete
-from ..test_swap_crashes import SWAP_BASELINE
-from .conftest import TARGET, AwsWorld, Cluster, Operator, faster, finished, full_spec
+from ..helpers import MUTATING, SWAP_BASELINE, assert_audit_complete
 
 pytestmark = pytest.mark.e2e
 
@@ -63,17 +60,8 @@ def test_sigkill_around_the_renames_resumes_without_renaming_twice(
     spec = full_spec(aws_world)
     spec["target"]["existingCluster"] = "Swap"
     cluster.apply_restore("staging-refresh", spec)
-    deadline = time.monotonic() + 180
-    obj = None
-    while time.monotonic() < deadline:
-        assert operator.proc is not None
-        if operator.proc.poll() is not None:
-            operator.start()  # the pod restarts
-        obj = finished(cluster, "staging-refresh")
-        if obj is not None:
-            break
-        time.sleep(0.1)
-    assert obj is not None
+    # The operator is started again whenever it exited: the pod restarts.
+    obj = wait_finished(cluster, "staging-refresh", timeout=180, operator=operator)
     status = obj["status"]
     assert status["phase"] == "Completed", (status.get("error"), operator.logs()[-2000:])
     assert sorted(killed) == sorted(

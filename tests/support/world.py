@@ -1,11 +1,12 @@
-"""Fixtures for the pipeline tests: a moto server with RDS in-progress states, a throwaway
-PostgreSQL, an in-memory Kubernetes object source, and a controllable clock."""
+"""The driver-level world: the moto server with a source cluster and snapshot, a KMS key and
+an SNS topic read through SQS in the target region, the records tables, the in-memory
+Kubernetes, a controllable clock and ``World.run`` (every tick of one restore). Used by
+tests/pipeline and tests/reliability."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,29 +15,31 @@ import pytest
 
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
-from aurora_restore.pipeline.errors import PortError
 from aurora_restore.settings import load
-from aurora_restore.spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 
-SOURCE, TARGET = "us-east-1", "us-west-2"
+from .aws import (
+    SOURCE,
+    TARGET,
+    audit_items,
+    create_cluster,
+    create_instances,
+    sns_messages,
+    subscribed_queue,
+    tag_list,
+)
+from .fakes import FakeKube
 
-
-@pytest.fixture(scope="session")
-def aws_server() -> Iterator[AwsSandbox]:
-    with AwsSandbox(delay_seconds=0) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def aws(aws_server: AwsSandbox, monkeypatch: pytest.MonkeyPatch) -> AwsSandbox:
-    aws_server.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", SOURCE)
-    return aws_server
+# The tags that make ``staging`` the operator's own (owned by databases/staging-refresh).
+MANAGED = {
+    "dbrestore.io/managed-by": "aurora-restore-operator",
+    "dbrestore.io/owner": "databases/staging-refresh",
+}
+# The passwords of the database scenarios' Secrets.
+MASTER = "new-master-S3ntinel"
+APP = "app-pw-S3ntinel"
+REPORTING = "reporting-pw-S3ntinel"
 
 
 @pytest.fixture(scope="session")
@@ -45,40 +48,6 @@ def postgres() -> Iterator[PostgresSandbox]:
         pytest.skip(PostgresSandbox.install_hint())
     with PostgresSandbox(master_password="original-master-pw", databases=("app",)) as pg:
         yield pg
-
-
-@dataclass
-class FakeKube:
-    """Secrets and ConfigMaps of one namespace, in memory (the e2e tests use a real API)."""
-
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
-    config_maps: dict[str, dict[str, str]] = field(default_factory=dict)
-    written: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
-        try:
-            return self.secrets[ref.name][ref.key]
-        except KeyError:
-            raise PortError(
-                ErrorType.ValidationError,
-                f"Secret {ref.name} was not found",
-                "SecretNotFound",
-                retryable=True,
-            ) from None
-
-    def config_map(self, ref: ConfigMapKeyRef) -> str:
-        try:
-            return self.config_maps[ref.name][ref.key]
-        except KeyError:
-            raise PortError(
-                ErrorType.ValidationError,
-                f"ConfigMap {ref.name} was not found",
-                "ConfigMapNotFound",
-                retryable=True,
-            ) from None
-
-    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
-        self.written[name] = dict(data)
 
 
 class Clock:
@@ -132,39 +101,16 @@ class World:
         raise AssertionError(f"restore did not finish in {max_ticks} ticks: {status}")
 
     def sns_messages(self) -> list[dict[str, Any]]:
-        sqs = self.client("sqs", TARGET)
-        found = []
-        while True:
-            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-            if not got.get("Messages"):
-                return found
-            for m in got["Messages"]:
-                found.append(json.loads(json.loads(m["Body"])["Message"]))
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return sns_messages(self.aws, self.queue_url)
 
     def audit(self, operation_id: str) -> list[dict[str, Any]]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        de = TypeDeserializer()
-        items = self.client("dynamodb").query(
-            TableName="aurora-restore-audit",
-            KeyConditionExpression="operation_id = :o",
-            ExpressionAttributeValues={":o": {"S": operation_id}},
-        )["Items"]
-        return [{k: de.deserialize(v) for k, v in i.items()} for i in items]
+        return audit_items(self.aws, operation_id)
 
 
 def make_source(world: World, encrypted: bool = True) -> None:
     rds = world.client("rds", SOURCE)
-    params: dict[str, Any] = {
-        "DBClusterIdentifier": "prod",
-        "Engine": "aurora-postgresql",
-        "MasterUsername": "postgres",
-        "MasterUserPassword": "source-master-pw",
-    }
-    if encrypted:
-        params.update(StorageEncrypted=True, KmsKeyId="alias/aws/rds")
-    rds.create_db_cluster(**params)
+    encryption = {"StorageEncrypted": True, "KmsKeyId": "alias/aws/rds"} if encrypted else {}
+    create_cluster(rds, "prod", "source-master-pw", **encryption)
     # moto snapshots a new cluster at once; age that snapshot so it is no one's "latest".
     for snap in rds.describe_db_cluster_snapshots(DBClusterIdentifier="prod")["DBClusterSnapshots"]:
         world.aws.edit_cluster_snapshot(
@@ -193,14 +139,7 @@ def build_world(aws: AwsSandbox, session: boto3.Session) -> World:
     kms = world.client("kms", TARGET)
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/staging", TargetKeyId=key)
-    sns = world.client("sns", TARGET)
-    world.topic_arn = sns.create_topic(Name="restores")["TopicArn"]
-    sqs = world.client("sqs", TARGET)
-    world.queue_url = sqs.create_queue(QueueName="restores")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=world.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    world.topic_arn, world.queue_url = subscribed_queue(aws)
     world.driver().records.check_tables(create=True)
     aws.reset_calls()
     return world
@@ -209,6 +148,26 @@ def build_world(aws: AwsSandbox, session: boto3.Session) -> World:
 @pytest.fixture
 def world(aws: AwsSandbox) -> World:
     return build_world(aws, boto3.Session())
+
+
+@pytest.fixture
+def db_world(world: World, postgres: PostgresSandbox) -> World:
+    """The world with the throwaway PostgreSQL as every restored cluster's endpoint, and the
+    Secrets and ConfigMap of :func:`db_spec`."""
+    postgres.set_master_password(MASTER)
+    world.env["AURORA_RESTORE_DB_ENDPOINT_OVERRIDE"] = f"{postgres.host}:{postgres.port}"
+    world.env["AURORA_RESTORE_DB_SSLMODE"] = "disable"
+    world.kube.secrets.update(
+        {
+            "staging-master": {"password": MASTER},
+            "app-db": {"password": APP},
+            "reporting-db": {"password": REPORTING},
+        }
+    )
+    world.kube.config_maps["mask-pii"] = {
+        "mask.sql": "UPDATE public.customers SET email = 'masked-' || id || '@example.com';"
+    }
+    return world
 
 
 def cross_region_spec(**target: Any) -> dict[str, Any]:
@@ -224,3 +183,56 @@ def same_region_spec(**target: Any) -> dict[str, Any]:
         "source": {"region": SOURCE, "snapshotIdentifier": "prod-manual-1"},
         "target": {"region": SOURCE, "clusterIdentifier": "staging", **target},
     }
+
+
+def existing_staging(
+    world: World,
+    tags: dict[str, str] | None = None,
+    deletion_protection: bool = False,
+    instances: int = 1,
+    region: str = SOURCE,
+) -> str:
+    rds = world.client("rds", region)
+    arn = create_cluster(
+        rds,
+        "staging",
+        "old-staging-pw",
+        DeletionProtection=deletion_protection,
+        Tags=tag_list(tags or {}),
+    )["DBClusterArn"]
+    create_instances(rds, "staging", instances, "staging-old")
+    world.aws.reset_calls()
+    return arn
+
+
+def db_spec(**extra: object) -> dict:
+    spec = same_region_spec()
+    spec.update(
+        masterPassword={"secretRef": {"name": "staging-master", "key": "password"}},
+        users=[
+            {
+                "name": "app",
+                "passwordSecretRef": {"name": "app-db"},
+                "privileges": "readwrite",
+                "databases": ["app"],
+            },
+            {
+                "name": "reporting",
+                "passwordSecretRef": {"name": "reporting-db"},
+                "privileges": "readonly",
+                "databases": ["app"],
+            },
+        ],
+        sql=[
+            {"configMapRef": {"name": "mask-pii", "key": "mask.sql"}, "database": "app"},
+            {
+                "inline": "CREATE TABLE IF NOT EXISTS public.restored_marker"
+                " (at timestamptz DEFAULT now());"
+                "INSERT INTO public.restored_marker DEFAULT VALUES;",
+                "database": "app",
+            },
+        ],
+        connectionSecret={"name": "staging-db", "database": "app"},
+        **extra,
+    )
+    return spec

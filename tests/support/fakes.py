@@ -1,0 +1,53 @@
+"""The one in-memory Kubernetes for driver-level tests: the Secrets and ConfigMaps of one
+namespace, and the connection Secrets the restore writes (the e2e suites use a real API)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aurora_restore.pipeline.errors import PortError
+from aurora_restore.spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
+
+
+@dataclass
+class FakeKube:
+    """With ``forbidden`` set, any use fails the test: for tests whose restores must not
+    read or write Kubernetes objects (a missing one would only be a restore error)."""
+
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    config_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    written: dict[str, dict[str, str]] = field(default_factory=dict)
+    forbidden: bool = False
+
+    def _refuse(self, what: str) -> None:
+        if self.forbidden:
+            raise AssertionError(f"no {what} in these tests")
+
+    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
+        self._refuse("secrets")
+        try:
+            return self.secrets[ref.name][ref.key]
+        except KeyError:
+            raise PortError(
+                ErrorType.ValidationError,
+                f"Secret {ref.name} was not found",
+                "SecretNotFound",
+                retryable=True,
+            ) from None
+
+    def config_map(self, ref: ConfigMapKeyRef) -> str:
+        self._refuse("config maps")
+        try:
+            return self.config_maps[ref.name][ref.key]
+        except KeyError:
+            raise PortError(
+                ErrorType.ValidationError,
+                f"ConfigMap {ref.name} was not found",
+                "ConfigMapNotFound",
+                retryable=True,
+            ) from None
+
+    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
+        self._refuse("connection secrets")
+        self.written[name] = dict(data)
