@@ -3,6 +3,7 @@ injection through botocore's event hooks, and the checks every scenario ends wit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -229,7 +230,7 @@ class StepTracker:
                 finally:
                     self.step = None
 
-            return Stage(stage.phase, stage.step, action)
+            return dataclasses.replace(stage, action=action)
 
         stages = tuple(wrap(s) for s in engine.STAGES)
         monkeypatch.setattr(engine, "STAGES", stages)

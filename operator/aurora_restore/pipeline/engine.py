@@ -38,30 +38,11 @@ from .context import (
     parse_iso,
 )
 from .errors import WAITED_FOR, PortError, StepFailure
-from .steps import (
-    archive_snapshot,
-    check_copy_status,
-    check_delete_status,
-    check_restore_status,
-    setup_db_users,
-    snapshot_check,
-)
-from .table import FINAL, PHASE_ORDER, RECOVERY, STAGES, Stage
+from .steps import archive_snapshot
+from .table import FINAL, PHASE_ORDER, RECOVERY, STAGES, STEP_NAMES, Reads, Stage
 from .tenancy import TARGET_BUSY, hold_target, release_target
 
 FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
-STEP_ORDER = [s.step for s in STAGES] + [s.step for s in RECOVERY] + [FINAL.step]
-# Steps that wait on AWS: their reads may come from the cache shared by all restores
-# (mutating calls invalidate it). The other steps read fresh before they create or delete.
-STATUS_CHECKS = frozenset(
-    {
-        snapshot_check.NAME,
-        check_copy_status.NAME,
-        check_delete_status.NAME,
-        check_restore_status.NAME,
-        setup_db_users.NAME,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -136,7 +117,7 @@ def begin(
         rerun_token=rerun_token,
         conditions=[c.model_copy() for c in previous.conditions] if previous else [],
     )
-    for name in STEP_ORDER:
+    for name in STEP_NAMES:
         status.step(name)
     update_conditions(status, generation, iso(now))
     return status
@@ -165,7 +146,7 @@ def refuse(
 ) -> Outcome:
     """End a run before any AWS call (an invalid spec, a forged status)."""
     out = Outcome(status)
-    _fail(out, status, "snapshot-check", err, now)
+    _fail(out, status, STAGES[0].step, err, now)
     # Nothing more to do for this run: an unparsable spec has no notification settings, and
     # a Pending notification step would make every later tick parse the bad spec again.
     final = status.step(FINAL.step)
@@ -272,7 +253,7 @@ def _backoff(ctx: Context, attempt: int) -> float:
 def _act(ctx: Context, stage: Stage, started: float) -> tuple[StepResult, Followed]:
     followed = Followed()
     token = READS.set(
-        ReadPolicy(cached=stage.step in STATUS_CHECKS, since=started, followed=followed)
+        ReadPolicy(cached=stage.reads is Reads.SHARED, since=started, followed=followed)
     )
     try:
         return stage.action(ctx), followed
