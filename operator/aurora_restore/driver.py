@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import logs
-from .aws.clients import Clients
-from .aws.records import Records
 from .pipeline import cleanup, guards
 from .pipeline.conditions import update_conditions
 from .pipeline.context import Context, StepResult, iso, operation_id
 from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
 from .pipeline.errors import PortError, StepFailure
-from .pipeline.ports import Database
 from .pipeline.steps import sns_notification
-from .settings import Settings
 from .spec import (
     AuroraRestoreSpec,
     AuroraRestoreStatus,
@@ -82,28 +78,9 @@ class Driver(Adapters):
     """One tick of a restore (``tick``), one step of its deletion (``cleanup``), and the
     records of both. The adapters behind the ports come from wiring.py."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clients: Clients | None = None,
-        database: Database | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    ) -> None:
-        super().__init__(settings, clients, database, clock)
-        self.records = Records(
-            self.clients,
-            settings.region,
-            settings.state_table,
-            settings.audit_table,
-            settings.metrics_namespace,
-        )
-
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
-        token = logs.RESOURCE.set(resource.key)
-        try:
+        with logs.about(resource.key):
             return self._tick(resource, kube)
-        finally:
-            logs.RESOURCE.reset(token)
 
     def _tick(self, resource: Resource, kube: KubeSource) -> Tick:
         now = self.clock()
@@ -225,11 +202,8 @@ class Driver(Adapters):
 
     def cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         """One step of deletionPolicy: Delete; call again until ``done``."""
-        token = logs.RESOURCE.set(resource.key)
-        try:
+        with logs.about(resource.key):
             return self._cleanup(resource, kube)
-        finally:
-            logs.RESOURCE.reset(token)
 
     def _cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))

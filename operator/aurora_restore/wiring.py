@@ -1,4 +1,5 @@
-"""The real adapters behind the pipeline's ports, and the settings the pipeline sees.
+"""The real adapters behind the pipeline's ports and the records, and the settings the
+pipeline sees.
 
 Built once per operator (``Adapters``, which ``Driver`` extends); ``ports`` hands a tick
 the ones of a resource's namespace. Tests replace an adapter by assigning the attribute.
@@ -17,6 +18,7 @@ from .aws.leases import DynamoLeases
 from .aws.network import NetworkAdapter
 from .aws.notify import SnsNotifier
 from .aws.rds import RdsAdapter, RdsTuning
+from .aws.records import Records
 from .aws.secrets import SecretsManagerReader
 from .aws.source import SourceAccountsAdapter
 from .db.port import PostgresDatabase
@@ -93,6 +95,13 @@ class Adapters:
         )
         self.leases = DynamoLeases(
             self.clients, settings.region, settings.state_table, settings.lease_seconds
+        )
+        self.records = Records(
+            self.clients,
+            settings.region,
+            settings.state_table,
+            settings.audit_table,
+            settings.metrics_namespace,
         )
         self.clock = clock
         self.config = pipeline_config(settings)

@@ -261,8 +261,13 @@ def _act(ctx: Context, stage: Stage, started: float) -> tuple[StepResult, Follow
         READS.reset(token)
 
 
-def _look_again(ctx: Context, step: StepStatus, followed: Followed) -> float:
-    """Adaptive polling: soon after an AWS operation starts, then less often."""
+def _look_again(
+    ctx: Context, step: StepStatus, followed: Followed, announced: float | None = None
+) -> float:
+    """The wait the step announced, or adaptive polling: soon after an AWS operation
+    starts, then less often."""
+    if announced is not None:
+        return announced
     st = ctx.status
     progress = st.copy_.percent_progress if st.phase is Phase.CopyingSnapshot and st.copy_ else None
     return ctx.config.look_again(_elapsed(step.started_at, ctx.now), progress, followed.seconds)
@@ -391,9 +396,7 @@ def _recover(ctx: Context, out: Outcome, started: float) -> bool:
             continue
         step.message = result.message
         if not result.done:
-            out.requeue_after = (
-                result.wait if result.wait is not None else _look_again(ctx, step, followed)
-            )
+            out.requeue_after = _look_again(ctx, step, followed, result.wait)
             return True
         step.state = StepState.Skipped if result.skipped else StepState.Succeeded
         step.finished_at = ctx.iso_now()
@@ -590,9 +593,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
         step.message = result.message
         st.message = result.message
         if not result.done:
-            out.requeue_after = (
-                result.wait if result.wait is not None else _look_again(ctx, step, followed)
-            )
+            out.requeue_after = _look_again(ctx, step, followed, result.wait)
             out.exact_wait = result.wait is not None
             out.waiting_reason = result.reason
             return
