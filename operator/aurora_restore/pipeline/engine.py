@@ -199,6 +199,15 @@ def _current(status: AuroraRestoreStatus) -> Stage | None:
     return None
 
 
+def _start(ctx: Context, out: Outcome, step: StepStatus, **details: object) -> None:
+    """A Pending step starts: Running, its first attempt, and the audit item saying so."""
+    if step.state is StepState.Pending:
+        step.state = StepState.Running
+        step.started_at = ctx.iso_now()
+        step.attempts = 1
+        out.audit.append(AuditEntry(step.name, "Started", details))
+
+
 def _elapsed(start: str | None, now: dt.datetime) -> float:
     return (now - parse_iso(start)).total_seconds() if start else 0.0
 
@@ -316,11 +325,7 @@ def _cleaned_up_after_failure(ctx: Context, out: Outcome) -> bool:
     step = st.step(archive_snapshot.NAME)
     if step.state in FINISHED or not cleanup.needs_cleanup_after_failure(ctx):
         return True
-    if step.state is StepState.Pending:
-        step.state = StepState.Running
-        step.started_at = ctx.iso_now()
-        step.attempts = 1
-        out.audit.append(AuditEntry(archive_snapshot.NAME, "Started", {"after": "failure"}))
+    _start(ctx, out, step, after="failure")
     try:
         result = cleanup.after_failure(ctx)
     except PortError as err:
@@ -365,11 +370,7 @@ def _recover(ctx: Context, out: Outcome, started: float) -> bool:
         step = st.step(stage.step)
         if step.state in FINISHED:
             continue
-        if step.state is StepState.Pending:
-            step.state = StepState.Running
-            step.started_at = ctx.iso_now()
-            step.attempts = 1
-            out.audit.append(AuditEntry(stage.step, "Started", {}))
+        _start(ctx, out, step)
         try:
             result, followed = _act(ctx, stage, started)
         except Deferred as wait:
@@ -532,11 +533,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
             st.phase = stage.phase
             out.phase_changed = True
         step = st.step(stage.step)
-        if step.state is StepState.Pending:
-            step.state = StepState.Running
-            step.started_at = ctx.iso_now()
-            step.attempts = 1
-            out.audit.append(AuditEntry(stage.step, "Started", {}))
+        _start(ctx, out, step)
         try:
             busy = hold_target(ctx, stage.phase)
             if busy:
