@@ -2,82 +2,38 @@
 
 The CLI and the kopf operator both call ``Driver.tick``: it decides whether a new run
 starts, validates the spec, advances the pipeline and writes the audit, state and metric
-records. It blocks (boto3, psycopg2); the operator calls it in a worker thread.
+records. It blocks (boto3, psycopg2); the operator calls it in a worker thread. The
+adapters and the settings the pipeline sees are wired in wiring.py; what the deletion of
+a resource removes is decided in pipeline/cleanup.py, the notification of a rejected spec
+in pipeline/steps/sns_notification.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from . import logs
-from .aws.checks import PreflightChecks
-from .aws.clients import Clients
-from .aws.leases import DynamoLeases
-from .aws.network import NetworkAdapter
-from .aws.notify import SnsNotifier
-from .aws.rds import RdsAdapter, RdsTuning
-from .aws.records import Records
-from .aws.secrets import SecretsManagerReader
-from .aws.source import SourceAccountsAdapter
-from .db.port import PostgresDatabase
 from .pipeline import cleanup, guards
 from .pipeline.conditions import update_conditions
-from .pipeline.context import Context, PipelineConfig, StepResult, iso, operation_id
+from .pipeline.context import Context, StepResult, iso, operation_id
 from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
 from .pipeline.errors import PortError, StepFailure
-from .pipeline.ports import Database, Ports
-from .pipeline.tenancy import release_target
-from .settings import Settings
+from .pipeline.steps import sns_notification
 from .spec import (
-    AWS_ID,
-    REGION,
+    AuroraRestoreSpec,
     AuroraRestoreStatus,
-    ConfigMapKeyRef,
-    DeletionPolicy,
-    Notification,
-    NotifyOn,
     Phase,
-    SecretKeyRef,
     SpecError,
     StepState,
     validate_spec,
 )
+from .wiring import Adapters, KubeSource
 
 log = logging.getLogger(__name__)
-
-
-class KubeSource(Protocol):
-    def kubernetes_secret(self, ref: SecretKeyRef) -> str: ...
-
-    def config_map(self, ref: ConfigMapKeyRef) -> str: ...
-
-    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None: ...
-
-
-@dataclass
-class SecretSources:
-    """The Secrets port: Kubernetes objects of the resource's namespace, or Secrets Manager."""
-
-    kube: KubeSource
-    manager: SecretsManagerReader
-    # The resource's namespace: a Secrets Manager secret is read only if tagged for it.
-    namespace: str
-
-    def kubernetes_secret(self, ref: SecretKeyRef) -> str:
-        return self.kube.kubernetes_secret(ref)
-
-    def secrets_manager(self, region: str, secret_id: str) -> str:
-        return self.manager.password(region, secret_id, self.namespace)
-
-    def config_map(self, ref: ConfigMapKeyRef) -> str:
-        return self.kube.config_map(ref)
-
-    def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
-        self.kube.write_connection_secret(name, data)
 
 
 @dataclass(frozen=True)
@@ -118,99 +74,29 @@ def needs_new_run(status: AuroraRestoreStatus, generation: int | None, token: st
     return status.observed_generation != generation or (token or None) != status.rerun_token
 
 
-class Driver:
-    def __init__(
-        self,
-        settings: Settings,
-        clients: Clients | None = None,
-        database: Database | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    ) -> None:
-        self.settings = settings
-        self.clients = clients or Clients()
-        self.rds = RdsAdapter(
-            self.clients, RdsTuning.from_settings(settings), lambda: self.clock().timestamp()
-        )
-        self.network = NetworkAdapter(self.clients)
-        self.checks = PreflightChecks(self.clients, self.rds)
-        self.source_accounts = SourceAccountsAdapter(self.clients)
-        self.notifier = SnsNotifier(self.clients)
-        self.secrets_manager = SecretsManagerReader(self.clients)
-        self.database = database or PostgresDatabase(
-            settings.db_sslmode, settings.db_endpoint_override
-        )
-        self.records = Records(
-            self.clients,
-            settings.region,
-            settings.state_table,
-            settings.audit_table,
-            settings.metrics_namespace,
-        )
-        self.leases = DynamoLeases(
-            self.clients, settings.region, settings.state_table, settings.lease_seconds
-        )
-        self.clock = clock
-        self.config = PipelineConfig(
-            replace_allowed=settings.replace_allowed,
-            source_role_arns=settings.source_role_arns,
-            default_topic_arn=settings.sns_topic_arn,
-            poll_interval=settings.poll_seconds,
-            poll_floor=settings.poll_floor_seconds,
-            poll_backoff=settings.poll_backoff,
-            max_retries=settings.max_retries,
-            history_limit=settings.history_limit,
-        )
-
-    def ports(self, kube: KubeSource, namespace: str) -> Ports:
-        return Ports(
-            rds=self.rds,
-            network=self.network,
-            secrets=SecretSources(kube, self.secrets_manager, namespace),
-            database=self.database,
-            notifier=self.notifier,
-            leases=self.leases,
-            checks=self.checks,
-            source_accounts=self.source_accounts,
-        )
+class Driver(Adapters):
+    """One tick of a restore (``tick``), one step of its deletion (``cleanup``), and the
+    records of both. The adapters behind the ports come from wiring.py."""
 
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
-        token = logs.RESOURCE.set(resource.key)
-        try:
+        with logs.about(resource.key):
             return self._tick(resource, kube)
-        finally:
-            logs.RESOURCE.reset(token)
 
     def _tick(self, resource: Resource, kube: KubeSource) -> Tick:
         now = self.clock()
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         pending_change = False
         if needs_new_run(status, resource.generation, resource.rerun_token):
-            op = operation_id(resource.uid, resource.generation or 0, resource.rerun_token)
+            previous = status if status.operation_id else None
             try:
                 spec = validate_spec(resource.spec)
             except SpecError as exc:
-                fresh = begin(
-                    status if status.operation_id else None,
-                    None,
-                    op,
-                    resource.generation,
-                    now,
-                    self.config.history_limit,
-                    resource.rerun_token,
-                )
+                fresh = self._begin(resource, previous, None, now)
                 outcome = reject(fresh, exc.problems, resource.generation, now)
                 self._notify_rejected(resource, outcome)
                 self._write(resource, outcome, now)
                 return Tick(outcome.status, None, outcome.events)
-            status = begin(
-                status if status.operation_id else None,
-                spec,
-                op,
-                resource.generation,
-                now,
-                self.config.history_limit,
-                resource.rerun_token,
-            )
+            status = self._begin(resource, previous, spec, now)
             status.run_spec = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
             try:
                 guards.sign(status, self.leases.signing_key(), resource.uid)
@@ -227,7 +113,7 @@ class Driver:
                 )
                 if (
                     status.phase.finished
-                    and status.step("sns-notification").state.value != "Pending"
+                    and status.step(sns_notification.NAME).state.value != "Pending"
                 ):
                     return Tick(status, None, [], pending_change)
                 spec = guards.verified_spec(
@@ -238,15 +124,7 @@ class Driver:
             except StepFailure as err:
                 # A clean status of this resource's own, Failed: nothing of the forged one
                 # is kept, and only a spec change or a rerun starts again.
-                fresh = begin(
-                    None,
-                    None,
-                    operation_id(resource.uid, resource.generation or 0, resource.rerun_token),
-                    resource.generation,
-                    now,
-                    self.config.history_limit,
-                    resource.rerun_token,
-                )
+                fresh = self._begin(resource, None, None, now)
                 outcome = refuse(fresh, err, resource.generation, now)
                 self._write(resource, outcome, now)
                 return Tick(outcome.status, None, outcome.events)
@@ -277,61 +155,55 @@ class Driver:
             outcome.exact_wait,
         )
 
+    def _begin(
+        self,
+        resource: Resource,
+        previous: AuroraRestoreStatus | None,
+        spec: AuroraRestoreSpec | None,
+        now: dt.datetime,
+    ) -> AuroraRestoreStatus:
+        """A fresh status for the run of the resource's generation and rerun token."""
+        return begin(
+            previous,
+            spec,
+            operation_id(resource.uid, resource.generation or 0, resource.rerun_token),
+            resource.generation,
+            now,
+            self.config.history_limit,
+            resource.rerun_token,
+        )
+
     def _notify_rejected(self, resource: Resource, outcome: Outcome) -> None:
         """A spec that fails validation still tells the team, when its notification block
         (or the operator's default topic) says so: it is a failed run like any other."""
         raw = resource.spec if isinstance(resource.spec, Mapping) else {}
+        final = outcome.status.step(sns_notification.NAME)
         try:
-            notification = Notification.model_validate(raw.get("notification") or {})
-        except ValueError:
-            notification = Notification()
-        topic = notification.sns_topic_arn or self.config.default_topic_arn
-        final = outcome.status.step("sns-notification")
-        if not topic or NotifyOn.Failed not in notification.events:
-            final.message = "The spec is invalid; no notification requested for Failed"
-            return
-        target = raw.get("target") if isinstance(raw.get("target"), Mapping) else {}
-        # Only well-formed names from an invalid spec go into the message.
-        cluster = str(target.get("clusterIdentifier") or "")
-        cluster = cluster if len(cluster) <= 63 and AWS_ID.fullmatch(cluster) else ""
-        region = str(target.get("region") or "")
-        region = region if REGION.fullmatch(region) else ""
-        status = outcome.status
-        body = {
-            "operation_id": status.operation_id,
-            "status": "failure",
-            "message": status.message,
-            "details": {
-                "resource": resource.key,
-                "cluster_identifier": cluster,
-                "target_region": region,
-                "error_type": status.error.type.value if status.error else None,
-                "error_step": status.error.step if status.error else None,
-                "error_code": status.error.code if status.error else None,
-            },
-            "timestamp": iso(self.clock()),
-        }
-        subject = f"Aurora restore failed: {cluster or resource.name} (invalid spec)"[:100]
-        try:
-            self.notifier.publish(topic, subject, body)
+            result = sns_notification.run_rejected(
+                raw,
+                outcome.status,
+                (resource.key, resource.name),
+                self.config.default_topic_arn,
+                self.notifier,
+                iso(self.clock()),
+            )
         except PortError as err:
             final.state = StepState.Failed
             final.message = err.message
             outcome.events.append(Event("Warning", "NotificationFailed", err.message))
-            outcome.audit.append(AuditEntry("sns-notification", "Failed", {"message": err.message}))
+            outcome.audit.append(AuditEntry(final.name, "Failed", {"message": err.message}))
+            return
+        final.message = result.message
+        if result.skipped:
             return
         final.state = StepState.Succeeded
-        final.message = "Notification sent successfully"
         outcome.events.append(Event("Normal", "NotificationSent", final.message))
-        outcome.audit.append(AuditEntry("sns-notification", "Succeeded", {"topic": topic}))
+        outcome.audit.append(AuditEntry(final.name, "Succeeded", dict(result.details)))
 
     def cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         """One step of deletionPolicy: Delete; call again until ``done``."""
-        token = logs.RESOURCE.set(resource.key)
-        try:
+        with logs.about(resource.key):
             return self._cleanup(resource, kube)
-        finally:
-            logs.RESOURCE.reset(token)
 
     def _cleanup(self, resource: Resource, kube: KubeSource) -> StepResult:
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
@@ -365,23 +237,7 @@ class Driver:
             self.clock(),
             resource.owner or resource.key,
         )
-        if spec.deletion_policy is not DeletionPolicy.Delete:
-            # A run cancelled by the deletion still cleans up after itself (its copy per
-            # the archive policy, its unused subnet group); the cluster is kept.
-            if not status.phase.finished and cleanup.needs_cleanup_after_failure(ctx):
-                result = cleanup.after_failure(ctx)
-                if result.done:
-                    result = StepResult.finished(
-                        f"deletionPolicy is Retain: the cluster is kept. {result.message}"
-                    )
-            else:
-                result = StepResult.skip("deletionPolicy is Retain: the cluster is kept")
-        else:
-            result = cleanup.run(ctx)
-        if result.done and not status.phase.finished:
-            # A run deleted mid-way does not leave its target blocked until the lease expires.
-            release_target(ctx)
-        return result
+        return cleanup.on_deletion(ctx)
 
     def _key(self) -> bytes:
         return self.leases.signing_key()

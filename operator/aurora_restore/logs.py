@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 FIELDS = ("resource", "operation_id", "step", "phase")
 # The restore ("namespace/name") a tick works on, set by the driver around it: a line that
@@ -14,6 +16,16 @@ FIELDS = ("resource", "operation_id", "step", "phase")
 RESOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "aurora_restore_resource", default=None
 )
+
+
+@contextmanager
+def about(resource: str) -> Iterator[None]:
+    """Log lines written inside name ``resource``."""
+    token = RESOURCE.set(resource)
+    try:
+        yield
+    finally:
+        RESOURCE.reset(token)
 
 
 def _resource(record: logging.LogRecord) -> str | None:

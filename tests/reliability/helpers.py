@@ -4,6 +4,7 @@ injection through botocore's event hooks, and the checks every scenario ends wit
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -220,7 +221,7 @@ class StepTracker:
                 finally:
                     self.step = None
 
-            return Stage(stage.phase, stage.step, action)
+            return dataclasses.replace(stage, action=action)
 
         stages = tuple(wrap(s) for s in engine.STAGES)
         monkeypatch.setattr(engine, "STAGES", stages)

@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 
-from aurora_restore.pipeline.engine import STEP_ORDER
-from aurora_restore.pipeline.table import RECOVERY
+from aurora_restore.pipeline.table import RECOVERY, STEP_NAMES
 from support.world import SOURCE, TARGET, World
 
 from .helpers import (
@@ -230,7 +229,7 @@ def test_permanent_fault_fails_with_type_step_code_event_audit_and_sns(
     assert messages[0]["operation_id"] == status["operationId"]
     # Nothing after the failing call was attempted but the failure clean-up of the copy;
     # the recovery steps ran after the failure and had nothing to undo (no swap).
-    order = list(dict.fromkeys(STEP_ORDER))
+    order = list(STEP_NAMES)
     recovery = {stage.step for stage in RECOVERY}
     for later in order[order.index(step) + 1 : -1]:
         state = next(s for s in status["steps"] if s["name"] == later)["state"]

@@ -16,43 +16,8 @@ import botocore.parsers
 import botocore.session
 from botocore.credentials import RefreshableCredentials
 
-from ..pipeline.errors import PortError, aws_error
+from ..pipeline.errors import PortError, aws_error, aws_retryable
 from ..spec import ErrorType
-
-THROTTLING = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "PriorRequestNotComplete",
-    }
-)
-TRANSIENT = THROTTLING | {
-    "InternalFailure",
-    "InternalError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-}
-
-# Errors that a repeat cannot fix, even when AWS sends them with a 5xx status: the key, a
-# parameter or the request itself is wrong.
-PERMANENT = frozenset(
-    {
-        "KMSKeyNotAccessibleFault",
-        "InvalidParameterValue",
-        "InvalidParameterCombination",
-        "InvalidParameterValueException",
-        "NotFoundException",
-    }
-)
 
 # Observers of every AWS call: (service, operation, region, outcome). Metrics hook in here.
 CallObserver = Callable[[str, str, str, str], None]
@@ -184,12 +149,6 @@ def _snake(name: str) -> str:
     return "".join(out)
 
 
-def error_code(exc: BaseException) -> str | None:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or "") or None
-    return None
-
-
 def translate(operation: str, exc: BaseException, policy: str = OWN_POLICY) -> PortError:
     """A sentence without request parameters: botocore never echoes them, and we add none."""
     if isinstance(exc, botocore.exceptions.ClientError):
@@ -197,7 +156,7 @@ def translate(operation: str, exc: BaseException, policy: str = OWN_POLICY) -> P
         code = str(err.get("Code") or "Unknown")
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         text = str(err.get("Message") or "").strip()
-        retryable = code in TRANSIENT or (status >= 500 and code not in PERMANENT)
+        retryable = aws_retryable(code, status)
         message = f"AWS {operation} failed with {code}" + (f": {text}" if text else "")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             message += f" (check {policy})"

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pipeline.context import READS, Deferred
+from ..pipeline.errors import THROTTLING
 from ..pipeline.ports import Cluster, Instance, PointInTimeRequest, RestoreRequest, Snapshot
 from .batching import WATCHER, Describer
-from .clients import THROTTLING, Clients
+from .clients import Clients
 from .ratelimit import RegionLimits
 
 NOT_FOUND = frozenset(

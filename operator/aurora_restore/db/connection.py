@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 import psycopg2
 import psycopg2.extensions
 
+from ..pipeline.errors import (
+    CONNECT_TRANSIENT_MARKERS,
+    SQLSTATE_CONNECTION_LOST,
+    sqlstate_retryable,
+)
+
 __all__ = [
     "DatabaseError",
     "Endpoint",
@@ -143,12 +149,6 @@ _AUTH_MARKERS = (
     "is not permitted to log in",
 )
 _MISSING_ROLE = re.compile(r'role ".*" does not exist')
-# Checked first: "too many connections for role" names a role but is only a busy server.
-_TRANSIENT_MARKERS = (
-    "too many connections",
-    "remaining connection slots",
-    "the database system is",  # starting up, shutting down, in recovery mode
-)
 _SSL_MARKERS = ("server does not support ssl", "ssl error", "certificate")
 
 
@@ -157,7 +157,7 @@ def _connect_error(exc: psycopg2.Error, ep: Endpoint, dbname: str) -> DatabaseEr
     reason = _clip(redact(_libpq_reason(raw), [ep.password]))
     where = ep.describe(dbname)
     lowered = raw.lower()
-    if any(marker in lowered for marker in _TRANSIENT_MARKERS):
+    if any(marker in lowered for marker in CONNECT_TRANSIENT_MARKERS):
         return DatabaseError(
             ErrorCode.CONNECTION_FAILED, f"cannot connect to {where}: {reason}", retryable=True
         )
@@ -212,11 +212,6 @@ def condition_name(pgcode: str | None) -> str | None:
     return name.lower() if isinstance(name, str) else None
 
 
-# SQLSTATE classes and codes after which the same work may succeed on a later attempt.
-_RETRYABLE_CLASSES = ("08", "53", "57")  # connection, resources, operator intervention
-_RETRYABLE_CODES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock
-
-
 def translate_error(
     exc: psycopg2.Error, *, context: str, secrets: Iterable[str] = ()
 ) -> DatabaseError:
@@ -243,7 +238,7 @@ def translate_error(
     if (
         isinstance(exc, psycopg2.InterfaceError | psycopg2.OperationalError)
         and (pgcode is None or closed)
-    ) or (pgcode or "").startswith(("08", "57P")):
+    ) or (pgcode or "").startswith(SQLSTATE_CONNECTION_LOST):
         return DatabaseError(
             ErrorCode.CONNECTION_FAILED,
             f"{context}: connection lost: {text}",
@@ -254,10 +249,9 @@ def translate_error(
         return DatabaseError(ErrorCode.PERMISSION_DENIED, message, pgcode=pgcode)
     if pgcode == "3D000":
         return DatabaseError(ErrorCode.DATABASE_NOT_FOUND, message, pgcode=pgcode)
-    retryable = pgcode is not None and (
-        pgcode in _RETRYABLE_CODES or pgcode[:2] in _RETRYABLE_CLASSES
+    return DatabaseError(
+        ErrorCode.SQL_FAILED, message, retryable=sqlstate_retryable(pgcode), pgcode=pgcode
     )
-    return DatabaseError(ErrorCode.SQL_FAILED, message, retryable=retryable, pgcode=pgcode)
 
 
 @contextmanager

@@ -8,12 +8,13 @@ Delete, this resource as owner), whatever the status claims (pipeline/guards.py)
 from __future__ import annotations
 
 from .. import OPERATION_TAG
-from ..spec import ArchivePolicy
+from ..spec import ArchivePolicy, DeletionPolicy
 from .context import ARCHIVED_TAG, Context, StepResult
 from .guards import deletable
-from .steps import _cross_account
+from .steps import _cross_account, restore_snapshot
 from .steps._safety import made_by_this_run
 from .steps.restore_snapshot import created_subnet_group
+from .tenancy import release_target
 
 
 def _subnet_group(ctx: Context) -> tuple[str, str] | None:
@@ -99,7 +100,7 @@ def after_failure(ctx: Context) -> StepResult:
 
 def needs_cleanup_after_failure(ctx: Context) -> bool:
     """Whether a failed run created something (a copy, a subnet group) to clean up."""
-    restore_started = ctx.status.step("restore-snapshot").state.value != "Pending"
+    restore_started = ctx.status.step(restore_snapshot.NAME).state.value != "Pending"
     snap = ctx.status.snapshot
     if snap is not None and snap.share in _cross_account.OURS:
         return True
@@ -143,3 +144,25 @@ def run(ctx: Context) -> StepResult:
     final = f"{cluster.identifier}-final-{ctx.operation_id}" if target.final_snapshot else None
     rds.delete_cluster(target.region, cluster.identifier, final)
     return StepResult.waiting(f"Deleting cluster {cluster.identifier}")
+
+
+def on_deletion(ctx: Context) -> StepResult:
+    """One step of what the deletion of the resource removes; call again until ``done``."""
+    status = ctx.status
+    if ctx.spec.deletion_policy is not DeletionPolicy.Delete:
+        # A run cancelled by the deletion still cleans up after itself (its copy per the
+        # archive policy, its unused subnet group); the cluster is kept.
+        if not status.phase.finished and needs_cleanup_after_failure(ctx):
+            result = after_failure(ctx)
+            if result.done:
+                result = StepResult.finished(
+                    f"deletionPolicy is Retain: the cluster is kept. {result.message}"
+                )
+        else:
+            result = StepResult.skip("deletionPolicy is Retain: the cluster is kept")
+    else:
+        result = run(ctx)
+    if result.done and not status.phase.finished:
+        # A run deleted mid-way does not leave its target blocked until the lease expires.
+        release_target(ctx)
+    return result

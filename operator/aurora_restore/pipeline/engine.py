@@ -38,30 +38,11 @@ from .context import (
     parse_iso,
 )
 from .errors import WAITED_FOR, PortError, StepFailure
-from .steps import (
-    archive_snapshot,
-    check_copy_status,
-    check_delete_status,
-    check_restore_status,
-    setup_db_users,
-    snapshot_check,
-)
-from .table import FINAL, PHASE_ORDER, RECOVERY, STAGES, Stage
+from .steps import archive_snapshot
+from .table import FINAL, PHASE_ORDER, RECOVERY, STAGES, STEP_NAMES, Reads, Stage
 from .tenancy import TARGET_BUSY, hold_target, release_target
 
 FINISHED = (StepState.Succeeded, StepState.Skipped, StepState.Failed)
-STEP_ORDER = [s.step for s in STAGES] + [s.step for s in RECOVERY] + [FINAL.step]
-# Steps that wait on AWS: their reads may come from the cache shared by all restores
-# (mutating calls invalidate it). The other steps read fresh before they create or delete.
-STATUS_CHECKS = frozenset(
-    {
-        snapshot_check.NAME,
-        check_copy_status.NAME,
-        check_delete_status.NAME,
-        check_restore_status.NAME,
-        setup_db_users.NAME,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -136,7 +117,7 @@ def begin(
         rerun_token=rerun_token,
         conditions=[c.model_copy() for c in previous.conditions] if previous else [],
     )
-    for name in STEP_ORDER:
+    for name in STEP_NAMES:
         status.step(name)
     update_conditions(status, generation, iso(now))
     return status
@@ -165,7 +146,7 @@ def refuse(
 ) -> Outcome:
     """End a run before any AWS call (an invalid spec, a forged status)."""
     out = Outcome(status)
-    _fail(out, status, "snapshot-check", err, now)
+    _fail(out, status, STAGES[0].step, err, now)
     # Nothing more to do for this run: an unparsable spec has no notification settings, and
     # a Pending notification step would make every later tick parse the bad spec again.
     final = status.step(FINAL.step)
@@ -216,6 +197,15 @@ def _current(status: AuroraRestoreStatus) -> Stage | None:
         if status.step(stage.step).state not in FINISHED:
             return stage
     return None
+
+
+def _start(ctx: Context, out: Outcome, step: StepStatus, **details: object) -> None:
+    """A Pending step starts: Running, its first attempt, and the audit item saying so."""
+    if step.state is StepState.Pending:
+        step.state = StepState.Running
+        step.started_at = ctx.iso_now()
+        step.attempts = 1
+        out.audit.append(AuditEntry(step.name, "Started", details))
 
 
 def _elapsed(start: str | None, now: dt.datetime) -> float:
@@ -272,7 +262,7 @@ def _backoff(ctx: Context, attempt: int) -> float:
 def _act(ctx: Context, stage: Stage, started: float) -> tuple[StepResult, Followed]:
     followed = Followed()
     token = READS.set(
-        ReadPolicy(cached=stage.step in STATUS_CHECKS, since=started, followed=followed)
+        ReadPolicy(cached=stage.reads is Reads.SHARED, since=started, followed=followed)
     )
     try:
         return stage.action(ctx), followed
@@ -280,8 +270,13 @@ def _act(ctx: Context, stage: Stage, started: float) -> tuple[StepResult, Follow
         READS.reset(token)
 
 
-def _look_again(ctx: Context, step: StepStatus, followed: Followed) -> float:
-    """Adaptive polling: soon after an AWS operation starts, then less often."""
+def _look_again(
+    ctx: Context, step: StepStatus, followed: Followed, announced: float | None = None
+) -> float:
+    """The wait the step announced, or adaptive polling: soon after an AWS operation
+    starts, then less often."""
+    if announced is not None:
+        return announced
     st = ctx.status
     progress = st.copy_.percent_progress if st.phase is Phase.CopyingSnapshot and st.copy_ else None
     return ctx.config.look_again(_elapsed(step.started_at, ctx.now), progress, followed.seconds)
@@ -330,11 +325,7 @@ def _cleaned_up_after_failure(ctx: Context, out: Outcome) -> bool:
     step = st.step(archive_snapshot.NAME)
     if step.state in FINISHED or not cleanup.needs_cleanup_after_failure(ctx):
         return True
-    if step.state is StepState.Pending:
-        step.state = StepState.Running
-        step.started_at = ctx.iso_now()
-        step.attempts = 1
-        out.audit.append(AuditEntry(archive_snapshot.NAME, "Started", {"after": "failure"}))
+    _start(ctx, out, step, after="failure")
     try:
         result = cleanup.after_failure(ctx)
     except PortError as err:
@@ -379,11 +370,7 @@ def _recover(ctx: Context, out: Outcome, started: float) -> bool:
         step = st.step(stage.step)
         if step.state in FINISHED:
             continue
-        if step.state is StepState.Pending:
-            step.state = StepState.Running
-            step.started_at = ctx.iso_now()
-            step.attempts = 1
-            out.audit.append(AuditEntry(stage.step, "Started", {}))
+        _start(ctx, out, step)
         try:
             result, followed = _act(ctx, stage, started)
         except Deferred as wait:
@@ -410,9 +397,7 @@ def _recover(ctx: Context, out: Outcome, started: float) -> bool:
             continue
         step.message = result.message
         if not result.done:
-            out.requeue_after = (
-                result.wait if result.wait is not None else _look_again(ctx, step, followed)
-            )
+            out.requeue_after = _look_again(ctx, step, followed, result.wait)
             return True
         step.state = StepState.Skipped if result.skipped else StepState.Succeeded
         step.finished_at = ctx.iso_now()
@@ -548,11 +533,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
             st.phase = stage.phase
             out.phase_changed = True
         step = st.step(stage.step)
-        if step.state is StepState.Pending:
-            step.state = StepState.Running
-            step.started_at = ctx.iso_now()
-            step.attempts = 1
-            out.audit.append(AuditEntry(stage.step, "Started", {}))
+        _start(ctx, out, step)
         try:
             busy = hold_target(ctx, stage.phase)
             if busy:
@@ -609,9 +590,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
         step.message = result.message
         st.message = result.message
         if not result.done:
-            out.requeue_after = (
-                result.wait if result.wait is not None else _look_again(ctx, step, followed)
-            )
+            out.requeue_after = _look_again(ctx, step, followed, result.wait)
             out.exact_wait = result.wait is not None
             out.waiting_reason = result.reason
             return
