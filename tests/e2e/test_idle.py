@@ -1,0 +1,118 @@
+"""What a restore costs the Kubernetes API, and what a finished one costs at all.
+
+A restore's status is written once per transition, on the event loop (k8s/status.py), and
+the only patch of the object itself is kopf's finalizer (no last-handled-configuration
+annotation). A finished restore holds no daemon, so it runs no tick however long it
+waits, and a rerun annotation, a spec change or a deletion still reaches it."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.kube import KubeSandbox
+
+from .conftest import TARGET, Cluster, Operator, cross_region
+
+pytestmark = pytest.mark.e2e
+
+# The e2e operator polls every 2 s (conftest): a quiet interval of more than two polls.
+QUIET_SECONDS = 5.0
+
+
+def metric(operator: Operator, name: str) -> float:
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def wait_metric(operator: Operator, name: str, value: float, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := metric(operator, name)) != value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} is {seen}, not {value}")
+        time.sleep(0.2)
+
+
+def completed(cluster: Cluster, name: str, timeout: float = 60) -> dict[str, Any]:
+    obj = cluster.wait_phase(name, "Completed", "Failed", timeout=timeout)
+    assert obj["status"]["phase"] == "Completed", obj["status"].get("error")
+    return obj
+
+
+def test_a_restore_costs_one_object_patch_and_one_status_patch_per_transition(
+    aws: AwsSandbox, operator: Operator, cluster: Cluster, kube: KubeSandbox
+) -> None:
+    aws.set_delays(1.0)
+    kube.reset_api_calls()
+    cluster.apply_restore("counted", cross_region())
+    completed(cluster, "counted")
+    cluster.wait_events("counted", "RestoreCompleted")
+    calls = kube.api_calls()
+    # kopf's finalizer, and nothing else on the object itself.
+    assert calls[("patch", "aurorarestores")] == 1, calls
+    # Each transition the run went through is one patch: the phases it passed (Pending
+    # excluded), plus the copy's progress and each wait that said something new.
+    status_patches = calls[("patch", "aurorarestores/status")]
+    assert 1 <= status_patches <= 11, calls
+    assert "Connection pool is full" not in operator.logs()
+
+
+def test_finished_restores_hold_no_daemon_and_still_answer_rerun_spec_and_delete(
+    aws: AwsSandbox, operator: Operator, cluster: Cluster
+) -> None:
+    names = [f"idle-{i}" for i in range(4)]
+    for name in names:
+        spec = cross_region(clusterIdentifier=name, existingCluster="Replace")
+        spec["deletionPolicy"] = "Delete"
+        cluster.apply_restore(name, spec)
+    first = {name: completed(cluster, name)["status"] for name in names}
+    wait_metric(operator, "aurora_restore_daemons", 0)
+    ticks = metric(operator, "aurora_restore_ticks_total")
+    aws.reset_calls()
+    time.sleep(QUIET_SECONDS)
+    # No daemon wakes for a finished restore: no tick, no AWS call.
+    assert metric(operator, "aurora_restore_ticks_total") == ticks
+    assert aws.calls() == []
+
+    # The rerun annotation wakes one: a second run, with a new operation id.
+    cluster.patch("idle-0", {"metadata": {"annotations": {"dbrestore.io/rerun": "again"}}})
+    rerun = cluster.wait(
+        "idle-0",
+        lambda o: (o.get("status") or {}).get("rerunToken") == "again"
+        and o["status"]["phase"] in ("Completed", "Failed"),
+    )["status"]
+    assert rerun["phase"] == "Completed", rerun.get("error")
+    assert rerun["operationId"] != first["idle-0"]["operationId"]
+
+    # A spec change wakes another: its new generation runs.
+    cluster.patch("idle-1", {"spec": {"target": {"instanceClass": "db.r6g.xlarge"}}})
+    changed = cluster.wait(
+        "idle-1",
+        lambda o: (o.get("status") or {}).get("observedGeneration") == 2
+        and o["status"]["phase"] in ("Completed", "Failed"),
+    )["status"]
+    assert changed["phase"] == "Completed", changed.get("error")
+    assert changed["operationId"] != first["idle-1"]["operationId"]
+
+    # A deletion reaches a third: deletionPolicy Delete removes its cluster.
+    cluster.delete("idle-2")
+    deadline = time.monotonic() + 60
+    while cluster.get("idle-2") is not None:
+        assert time.monotonic() < deadline, "idle-2 was not deleted"
+        time.sleep(0.2)
+    rds = aws.client("rds", TARGET)
+    left = {c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]}
+    assert "idle-2" not in left and {"idle-0", "idle-1", "idle-3"} <= left
+
+    # And the woken ones rest again.
+    wait_metric(operator, "aurora_restore_daemons", 0)
