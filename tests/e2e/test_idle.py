@@ -7,10 +7,13 @@ waits, and a rerun annotation, a spec change or a deletion still reaches it."""
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -116,3 +119,31 @@ def test_finished_restores_hold_no_daemon_and_still_answer_rerun_spec_and_delete
 
     # And the woken ones rest again.
     wait_metric(operator, "aurora_restore_daemons", 0)
+
+
+def test_the_kubernetes_client_pool_is_as_large_as_the_worker_pool(
+    kube: KubeSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker thread may read a Secret at once: with urllib3's default of 4 pooled
+    connections the others would open and drop their own ("Connection pool is full")."""
+    from aurora_restore.cli import kube_api_client
+    from aurora_restore.settings import Settings
+
+    monkeypatch.setattr(kubernetes.config, "load_incluster_config", _not_in_cluster)
+    monkeypatch.setenv("KUBECONFIG", str(kube.write_kubeconfig(tmp_path / "kubeconfig")))
+    monkeypatch.setattr(
+        kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", os.environ["KUBECONFIG"]
+    )
+    workers = Settings().workers
+    api = kube_api_client(workers)
+    assert api is not None
+    try:
+        assert api.configuration.connection_pool_maxsize == workers
+        assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == workers
+        kubernetes.client.CoreV1Api(api).list_namespace()
+    finally:
+        api.close()
+
+
+def _not_in_cluster() -> None:
+    raise kubernetes.config.ConfigException("not in a cluster")
