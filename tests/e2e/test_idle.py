@@ -147,3 +147,42 @@ def test_the_kubernetes_client_pool_is_as_large_as_the_worker_pool(
 
 def _not_in_cluster() -> None:
     raise kubernetes.config.ConfigException("not in a cluster")
+
+
+@pytest.mark.parametrize(
+    ("phase", "notification", "generation", "token", "wanted"),
+    [
+        ("CopyingSnapshot", "Pending", 1, None, True),
+        ("Completed", "Succeeded", 1, None, False),
+        ("Failed", "Skipped", 1, None, False),
+        ("Completed", "Pending", 1, None, True),  # the notification is still to send
+        ("Completed", "Succeeded", 2, None, True),  # a spec change
+        ("Completed", "Succeeded", 1, "again", True),  # a rerun token
+    ],
+)
+def test_a_daemon_is_wanted_exactly_when_the_driver_has_work(
+    phase: str, notification: str, generation: int, token: str | None, wanted: bool
+) -> None:
+    """kopf asks ``daemon_wanted`` on every watch event; it must agree with the driver's
+    own test for a new run and with the notification still pending."""
+    import datetime as dt
+
+    from aurora_restore.driver import needs_new_run
+    from aurora_restore.k8s.handlers import RERUN_ANNOTATION, daemon_wanted
+    from aurora_restore.pipeline.engine import begin
+    from aurora_restore.spec import AuroraRestoreStatus
+
+    status = begin(None, None, "op-1", 1, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    raw = status.to_dict()
+    raw["phase"] = phase
+    for step in raw["steps"]:
+        if step["name"] == "sns-notification":
+            step["state"] = notification
+    meta = {"generation": generation, "annotations": {RERUN_ANNOTATION: token} if token else {}}
+    parsed = AuroraRestoreStatus.model_validate(raw)
+    driver_has_work = needs_new_run(parsed, generation, token) or (
+        not parsed.phase.finished or parsed.step("sns-notification").state.value == "Pending"
+    )
+    assert daemon_wanted({"metadata": meta, "status": raw}) is wanted
+    assert driver_has_work is wanted
+    assert daemon_wanted({"metadata": meta}) is True  # not started yet

@@ -34,6 +34,7 @@ import kopf
 from .. import COMPONENT, GROUP, VERSION
 from ..aws import batching
 from ..driver import Driver, Resource
+from ..pipeline.steps import sns_notification
 from ..settings import Settings
 from ..spec import Phase
 from . import metrics
@@ -140,7 +141,7 @@ def daemon_wanted(body: Mapping[str, Any], **_: Any) -> bool:
     steps = status.get("steps")
     if not isinstance(steps, list):
         return True
-    final = [s for s in steps if isinstance(s, Mapping) and s.get("name") == "sns-notification"]
+    final = [s for s in steps if isinstance(s, Mapping) and s.get("name") == sns_notification.NAME]
     return not final or final[0].get("state") == "Pending"
 
 
