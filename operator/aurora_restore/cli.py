@@ -55,8 +55,12 @@ def read_restore(path: str) -> dict[str, Any]:
     return doc
 
 
-def kube_api_client() -> Any | None:
-    """In-cluster configuration, then KUBECONFIG / ~/.kube/config; None without either."""
+def kube_api_client(pool_size: int | None = None) -> Any | None:
+    """In-cluster configuration, then KUBECONFIG / ~/.kube/config; None without either.
+
+    ``pool_size``: connections kept to the API server. The operator passes its worker
+    count: every tick may read a Secret or write one from its own thread, and urllib3's
+    default (4) would open and drop a connection per call ("Connection pool is full")."""
     from kubernetes import client, config
 
     try:
@@ -66,7 +70,10 @@ def kube_api_client() -> Any | None:
             config.load_kube_config()
         except (config.ConfigException, FileNotFoundError, TypeError):
             return None
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    if pool_size:
+        configuration.connection_pool_maxsize = pool_size
+    return client.ApiClient(configuration)
 
 
 def check_startup(settings: Settings) -> None:
@@ -174,7 +181,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
     except PortError as exc:
         log.error("startup check failed: %s", exc.message)
         return EXIT_FAILED
-    api = kube_api_client()
+    api = kube_api_client(settings.workers)
     if api is None:
         log.error("no Kubernetes configuration: not in a cluster and no kubeconfig")
         return EXIT_USAGE

@@ -253,16 +253,6 @@ class Plan:
     # Seconds until looking again is useful; None: only when something changes.
     requeue_after: float | None = None
 
-    def status_patch(self, old: Mapping[str, Any]) -> dict[str, Any]:
-        return status_patch(old, self.status)
-
-
-def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A merge patch: removed keys are sent as null, or the API server would keep them."""
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    patch.update({k: v for k, v in new.items() if old.get(k) != v})
-    return patch
-
 
 # --- children -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from schedule_support import UID, Clock, template, utc
 
 from aurora_restore import schedule as core
 from aurora_restore.k8s import handlers
+from aurora_restore.k8s.status import merge_patch
 from aurora_restore.schedule_spec import AuroraRestoreScheduleStatus
 from aurora_restore.spec import validate_spec
 from kstatus_rules import Current, Failed, InProgress, kstatus
@@ -541,7 +542,7 @@ def test_condition_transition_times_move_only_with_their_status(world, clock: Cl
 def test_status_patch_nulls_removed_keys() -> None:
     old = {"active": "x", "message": "a", "lastResult": "Completed"}
     new = {"message": "b", "lastResult": "Completed"}
-    assert core.status_patch(old, new) == {"active": None, "message": "b"}
+    assert merge_patch(old, new) == {"active": None, "message": "b"}
 
 
 def test_an_invalid_spec_creates_nothing_and_warns_once(world, clock: Clock) -> None:

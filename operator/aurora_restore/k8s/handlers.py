@@ -1,8 +1,14 @@
-"""kopf handlers for AuroraRestore: one daemon per resource drives its pipeline.
+"""kopf handlers for AuroraRestore: one daemon per resource in flight drives its pipeline.
 
 Why a daemon and not a fixed-interval timer: each tick tells when the next one is useful
 ("look again in 2 s" right after a start, "in 30 s" while AWS copies), and a daemon can
 sleep exactly that long, wake at once on a spec change, and stop cleanly on deletion.
+
+A finished restore holds nothing: the daemon's ``when`` filter (``daemon_wanted``) is False
+for a run that ended with nothing pending, so kopf stops the daemon once the watch shows
+the final status, and starts one again when a spec change, a new rerun token or a forged
+status makes the filter True. Deletion is the ``on.delete`` handler's, with the finalizer.
+After a restart, kopf starts daemons only for the restores that still have work.
 
 The daemon keeps the status it last wrote in memory and treats it as the truth, because the
 object kopf hands it may lag behind our own patch. After a restart it resumes from the
@@ -28,10 +34,12 @@ import kopf
 from .. import COMPONENT, GROUP, VERSION
 from ..aws import batching
 from ..driver import Driver, Resource
+from ..pipeline.steps import sns_notification
 from ..settings import Settings
 from ..spec import Phase
 from . import metrics
 from .objects import KubeObjects
+from .status import merge_patch, send_status_patch
 
 PLURAL = "aurorarestores"
 KIND = "AuroraRestore"
@@ -39,6 +47,7 @@ RERUN_ANNOTATION = "dbrestore.io/rerun"
 ABANDON_ANNOTATION = "dbrestore.io/abandon-cleanup"
 SCHEDULE_LABEL = "dbrestore.io/schedule"
 FINALIZER = "dbrestore.io/finalizer"
+FINISHED = (Phase.Completed.value, Phase.Failed.value)
 # How long one call of the delete handler waits for AWS deletions before handing back.
 CLEANUP_WAIT_SECONDS = 600.0
 
@@ -56,7 +65,15 @@ class Runtime:
     refresher: threading.Event | None = None
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per daemon: the generation it last looked at, so a spec change wakes it once.
+    generations: dict[str, int | None] = field(default_factory=dict)
+    # Daemons whose run ended with nothing pending, waiting for kopf to stop them.
+    resting: set[str] = field(default_factory=set)
+    # Restores whose timestamps the metrics have seen since this process started.
+    seen: set[str] = field(default_factory=set)
     metrics_runner: Any = None
+    # kopf's settings (set at startup): its API client sends the status patches.
+    kopf_settings: Any = None
 
 
 RUNTIME: Runtime | None = None
@@ -105,19 +122,27 @@ def owner_reference(body: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A merge patch: removed keys are sent as null, or the API server would keep them."""
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    patch.update({k: v for k, v in new.items() if old.get(k) != v})
-    return patch
-
-
-def _patch_status(rt: Runtime, namespace: str, name: str, patch: dict[str, Any]) -> None:
-    from kubernetes import client
-
-    client.CustomObjectsApi(rt.api_client).patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, name, {"status": patch}
-    )
+def daemon_wanted(body: Mapping[str, Any], **_: Any) -> bool:
+    """Whether a restore has work for a daemon: no run yet, a run in flight, its final
+    notification still to send, or a new run asked for (a new spec generation or rerun
+    token). The same questions as ``Driver.tick`` asks before it acts (``needs_new_run``
+    and the notification check), on the raw object, because kopf asks on every watch event.
+    A status that does not look like ours (edited by hand) is handed to a daemon, whose
+    tick checks it."""
+    status = body.get("status") or {}
+    meta = body.get("metadata") or {}
+    if not status.get("operationId") or status.get("phase") not in FINISHED:
+        return True
+    if status.get("observedGeneration") != meta.get("generation"):
+        return True
+    asked = (meta.get("annotations") or {}).get(RERUN_ANNOTATION) or None
+    if asked != (status.get("rerunToken") or None):
+        return True
+    steps = status.get("steps")
+    if not isinstance(steps, list):
+        return True
+    final = [s for s in steps if isinstance(s, Mapping) and s.get("name") == sns_notification.NAME]
+    return not final or final[0].get("state") == "Pending"
 
 
 def _clamp(delay: float | None, rt: Runtime) -> float:
@@ -134,14 +159,16 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     rt = _rt()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbrestore.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="dbrestore.io", key="last-handled-configuration"
-    )
+    # No create/update handlers: the daemons decide from the object itself (generation
+    # against observedGeneration, the rerun token against the status), so kopf needs no
+    # last-handled-configuration annotation, which would cost one patch per object.
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.peering.standalone = True
     # Our own events say what happened; kopf's per-handler log events would only add noise.
     settings.posting.level = logging.WARNING
     configure_posting(settings)
     settings.watching.server_timeout = 300
+    rt.kopf_settings = settings
     if rt.settings.metrics_port and rt.metrics_runner is None:
         rt.metrics_runner = await metrics.serve(
             rt.settings.metrics_port, rt.heartbeat, rt.settings.metrics_host
@@ -154,6 +181,17 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(rt.settings.workers, "aurora-restore")
     )
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff base that is always the object itself: kopf sees no change to hand to
+    update handlers (there are none) and writes nothing."""
+
+    def fetch(self, *, body: kopf.Body) -> Any:
+        return self.build(body=body)
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        pass
 
 
 def reporting_instance(env: Mapping[str, str] = os.environ) -> str:
@@ -186,7 +224,7 @@ def probe(**_: Any) -> bool:
     return _rt().heartbeat.alive()
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0, when=daemon_wanted)
 async def restore_daemon(
     stopped: kopf.DaemonStopped,
     body: kopf.Body,
@@ -206,14 +244,16 @@ async def restore_daemon(
     status: dict[str, Any] = dict(body.get("status") or {})
     rt.written[uid] = status
     schedule = schedule_of(body)
-    metrics.seen(namespace, name, schedule, status)
     phase_since = asyncio.get_running_loop().time()
     counted_in_flight = False
     kube = KubeObjects(rt.api_client, namespace, owner_reference(body))
+    metrics.DAEMONS.inc()
     try:
         while not stopped:
             # Cleared before the tick, not before the sleep: a wake-up during the tick counts.
             wake.clear()
+            rt.resting.discard(uid)
+            rt.generations[uid] = (body.get("metadata") or {}).get("generation")
             rt.heartbeat.beat()
             resource = resource_of(body, status)
             try:
@@ -226,7 +266,7 @@ async def restore_daemon(
             metrics.TICKS.inc()
             new = tick.status.to_dict()
             phase = new.get("phase")
-            patch = _status_patch(status, new)
+            patch = merge_patch(status, new)
             if patch:
                 if not await _write_status(rt, stopped, namespace, name, patch, logger):
                     break
@@ -239,14 +279,11 @@ async def restore_daemon(
                 # invalid spec after a failed one) is counted once; one that had ended before
                 # a restart is not.
                 run = (new.get("operationId"), phase)
-                if phase in (Phase.Completed.value, Phase.Failed.value) and run != (
-                    status.get("operationId"),
-                    status.get("phase"),
-                ):
+                if phase in FINISHED and run != (status.get("operationId"), status.get("phase")):
                     metrics.run_ended(namespace, name, schedule, new)
                 status = new
                 rt.written[uid] = status
-            running = phase not in (Phase.Completed.value, Phase.Failed.value)
+            running = phase not in FINISHED
             if running != counted_in_flight:
                 metrics.IN_FLIGHT.inc() if running else metrics.IN_FLIGHT.dec()
                 counted_in_flight = running
@@ -262,6 +299,13 @@ async def restore_daemon(
                         "step": event.reason,
                     },
                 )
+            if not daemon_wanted({"metadata": body.get("metadata") or {}, "status": status}):
+                # Nothing left to do: no timer. kopf stops this daemon when the watch brings
+                # the final status (the filter turns False); until then only a change that
+                # makes the filter True again wakes it (wake_on_change).
+                rt.resting.add(uid)
+                await sleep_or_wake(stopped, wake, None)
+                continue
             # An announced wait (a retry's backoff) is kept exactly, not capped.
             delay = (
                 tick.requeue_after
@@ -270,9 +314,12 @@ async def restore_daemon(
             )
             await sleep_or_wake(stopped, wake, delay)
     finally:
+        metrics.DAEMONS.dec()
         if counted_in_flight:
             metrics.IN_FLIGHT.dec()
         rt.wakeups.pop(uid, None)
+        rt.generations.pop(uid, None)
+        rt.resting.discard(uid)
 
 
 async def _write_status(
@@ -285,11 +332,12 @@ async def _write_status(
 ) -> bool:
     """Write this tick's status, retrying the write itself rather than the tick: a repeated
     tick could repeat an AWS call that leaves no trace to adopt (ModifyDBCluster, Publish).
+    Sent on the event loop (k8s/status.py), so no worker thread waits for the API server.
     False when the daemon stops first."""
     delay = 1.0
     while not stopped:
         try:
-            await asyncio.to_thread(_patch_status, rt, namespace, name, patch)
+            await send_status_patch(rt.kopf_settings, PLURAL, namespace, name, patch, logger)
             return True
         except Exception as exc:
             logger.warning(
@@ -303,9 +351,12 @@ async def _write_status(
     return False
 
 
-async def sleep_or_wake(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
-    """Sleep until the time is up, the event is set (a change), or the daemon is stopped."""
-    if seconds <= 0:
+async def sleep_or_wake(
+    stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float | None
+) -> None:
+    """Sleep until the time is up (never, for None), the event is set (a change), or the
+    daemon is stopped."""
+    if seconds is not None and seconds <= 0:
         await asyncio.sleep(0)
         return
     waiter = asyncio.ensure_future(wake.wait())
@@ -317,28 +368,50 @@ async def sleep_or_wake(stopped: kopf.DaemonStopped, wake: asyncio.Event, second
         stopper.cancel()
 
 
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-@kopf.on.update(GROUP, VERSION, PLURAL, field="metadata.annotations")
-async def wake_on_change(uid: str, **_: Any) -> None:
-    event = _rt().wakeups.get(uid)
+def _wake_wanted(body: Mapping[str, Any], uid: str, **_: Any) -> bool:
+    """A running daemon should look now: the spec changed since it last looked (during a
+    run, to say the new spec waits), or it rests and a rerun, a spec change or a status
+    edit gives it work again. Never for restores without a daemon (kopf starts one when
+    ``daemon_wanted`` turns True), and never on the daemon's own status patches."""
+    rt = RUNTIME
+    if rt is None or uid not in rt.wakeups:
+        return False
+    if (body.get("metadata") or {}).get("generation") != rt.generations.get(uid):
+        return True
+    return uid in rt.resting and daemon_wanted(body)
+
+
+# A raw watch event rather than an update handler: kopf keeps no diff base here (see
+# NoDiffBase), and it leaves the annotations of its own storage prefix (dbrestore.io/, the
+# rerun token's) out of any diff anyway.
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_wake_wanted)
+async def wake_on_change(body: kopf.Body, uid: str, **_: Any) -> None:
+    rt = _rt()
+    rt.generations[uid] = (body.get("metadata") or {}).get("generation")
+    event = rt.wakeups.get(uid)
     if event is not None:
         event.set()
 
 
-def _rerun_pending(body: Mapping[str, Any], **_: Any) -> bool:
-    # Only once the run has ended: during a run the rerun waits anyway, and waking on every
-    # watch event (each status patch is one) would make the daemon tick on its own writes.
-    asked = ((body.get("metadata") or {}).get("annotations") or {}).get(RERUN_ANNOTATION)
-    status = body.get("status") or {}
-    ended = status.get("phase") in (Phase.Completed.value, Phase.Failed.value)
-    return bool(asked) and ended and asked != status.get("rerunToken")
+def _not_seen(event: Mapping[str, Any], uid: str, **_: Any) -> bool:
+    rt = RUNTIME
+    if rt is None:
+        return False
+    return (uid in rt.seen) == (event.get("type") == "DELETED")
 
 
-# kopf leaves the annotations of its own storage prefix (dbrestore.io/) out of the diff the
-# update handlers above see, so a new rerun token is caught on the raw watch event.
-@kopf.on.event(GROUP, VERSION, PLURAL, when=_rerun_pending)
-async def wake_on_rerun(uid: str, **_: Any) -> None:
-    await wake_on_change(uid)
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_not_seen)
+async def seen_once(
+    event: Mapping[str, Any], body: kopf.Body, name: str, namespace: str, uid: str, **_: Any
+) -> None:
+    """The timestamp gauges learn each restore's ended runs once per process (a finished
+    restore has no daemon to tell them after a restart); a gone restore is forgotten."""
+    rt = _rt()
+    if event.get("type") == "DELETED":
+        rt.seen.discard(uid)
+        return
+    rt.seen.add(uid)
+    metrics.seen(namespace, name, schedule_of(body), body.get("status") or {})
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

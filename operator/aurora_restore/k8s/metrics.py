@@ -57,6 +57,7 @@ AWS_CALLS = Counter(
 )
 IN_FLIGHT = Gauge("aurora_restore_in_flight", "Restores currently running")
 TICKS = Counter("aurora_restore_ticks_total", "Pipeline ticks run")
+DAEMONS = Gauge("aurora_restore_daemons", "Restore daemons running (a finished restore holds none)")
 
 _ENDED = {"Completed": LAST_SUCCESS, "Failed": LAST_FAILURE}
 

@@ -25,6 +25,7 @@ import kopf
 from .. import GROUP, VERSION
 from .. import schedule as core
 from . import handlers
+from .status import merge_patch
 
 PLURAL = core.PLURAL
 MAX_SLEEP_SECONDS = 60.0
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Per schedule uid: set to wake its daemon before its sleep ends.
 _WAKEUPS: dict[str, asyncio.Event] = {}
+# Per schedule uid: the generation its daemon last looked at, so a spec change wakes it once.
+_GENERATIONS: dict[str, Any] = {}
 # Per child uid: (phase, deleting) last seen, so that only real changes wake the schedule
 # (a running restore patches its status every few seconds).
 _SEEN: dict[str, tuple[Any, bool]] = {}
@@ -146,7 +149,7 @@ def reconcile(kube: ScheduleKube, schedule: core.ScheduleObject, now: dt.datetim
             )
         events.append(plan.create.event)
     status = dict(schedule.status)
-    patch = plan.status_patch(status)
+    patch = merge_patch(status, plan.status)
     if patch:
         try:
             kube.patch_status(schedule.name, patch)
@@ -183,6 +186,7 @@ async def schedule_daemon(
     try:
         while not stopped:
             rt.heartbeat.beat()
+            _GENERATIONS[uid] = (body.get("metadata") or {}).get("generation")
             schedule = core.ScheduleObject.from_body(body, status)
             try:
                 applied = await asyncio.to_thread(reconcile, kube, schedule, clock())
@@ -202,6 +206,7 @@ async def schedule_daemon(
             await handlers.sleep_or_wake(stopped, wake, _sleep_seconds(applied.requeue_after))
     finally:
         _WAKEUPS.pop(uid, None)
+        _GENERATIONS.pop(uid, None)
 
 
 def _wake(uid: str | None) -> None:
@@ -210,8 +215,17 @@ def _wake(uid: str | None) -> None:
         event.set()
 
 
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def wake_on_spec_change(uid: str, **_: Any) -> None:
+def _spec_changed(body: Mapping[str, Any], uid: str, **_: Any) -> bool:
+    return uid in _WAKEUPS and (body.get("metadata") or {}).get("generation") != _GENERATIONS.get(
+        uid
+    )
+
+
+# A raw watch event, not an update handler: the operator keeps no diff base (handlers.py,
+# NoDiffBase); a new generation is a spec change.
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_spec_changed)
+async def wake_on_spec_change(body: kopf.Body, uid: str, **_: Any) -> None:
+    _GENERATIONS[uid] = (body.get("metadata") or {}).get("generation")
     _wake(uid)
 
 
