@@ -28,7 +28,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "operator"))
 
-from aurora_restore import schedule_spec, spec  # noqa: E402
+import types  # noqa: E402
+
+from aurora_restore.api import restore, rules, source_method, status  # noqa: E402
+from aurora_restore.api import schedule as schedule_spec  # noqa: E402
+
+spec = types.SimpleNamespace(
+    **{**vars(rules), **vars(source_method), **vars(status), **vars(restore)}
+)
 
 GROUP = "dbrestore.io"
 VERSION = "v1alpha1"

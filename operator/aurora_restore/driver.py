@@ -14,6 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import logs
+from .api.restore import (
+    ConfigMapKeyRef,
+    DeletionPolicy,
+    Notification,
+    NotifyOn,
+    SecretKeyRef,
+    SpecError,
+    validate_spec,
+)
+from .api.rules import AWS_ID, REGION
+from .api.status import AuroraRestoreStatus, Phase, StepState
 from .aws.checks import PreflightChecks
 from .aws.clients import Clients
 from .aws.leases import DynamoLeases
@@ -32,20 +43,6 @@ from .pipeline.errors import PortError, StepFailure
 from .pipeline.ports import Database, Ports
 from .pipeline.tenancy import release_target
 from .settings import Settings
-from .spec import (
-    AWS_ID,
-    REGION,
-    AuroraRestoreStatus,
-    ConfigMapKeyRef,
-    DeletionPolicy,
-    Notification,
-    NotifyOn,
-    Phase,
-    SecretKeyRef,
-    SpecError,
-    StepState,
-    validate_spec,
-)
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,12 @@ from typing import Any, TextIO
 
 import yaml
 
+from aurora_restore.api.names import GROUP, VERSION
+from aurora_restore.api.names import RESTORE_PLURAL as PLURAL
+
 from .postgres import PostgresSandbox
 from .stack import DEMO_EXAMPLE, Stack, StackError, StackOptions, wait_for_interrupt
 
-GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 ENDED = ("Completed", "Failed")
 STEP_ENDED = ("Succeeded", "Skipped", "Failed")
 FINAL_STEP = "sns-notification"

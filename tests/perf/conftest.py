@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from aurora_restore.api.restore import ConfigMapKeyRef, SecretKeyRef
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
-from aurora_restore.spec import ConfigMapKeyRef, SecretKeyRef
 from aurora_restore_sandbox.aws import AwsSandbox
 
 SOURCE, TARGET = "us-east-1", "us-west-2"

@@ -12,11 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
+from aurora_restore.api.restore import ConfigMapKeyRef, SecretKeyRef
+from aurora_restore.api.status import ErrorType
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.pipeline.errors import PortError
 from aurora_restore.settings import load
-from aurora_restore.spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 

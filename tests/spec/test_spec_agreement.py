@@ -35,9 +35,10 @@ from spec_crd_support import (
     schema_errors,
 )
 
-from aurora_restore import schedule_spec, spec
-from aurora_restore.schedule_spec import validate_schedule_spec
-from aurora_restore.spec import SpecError, validate_spec
+from aurora_restore.api import rules
+from aurora_restore.api import schedule as schedule_api
+from aurora_restore.api.restore import SpecError, validate_spec
+from aurora_restore.api.schedule import validate_schedule_spec
 
 MASTER = {"secretRef": {"name": "master"}}
 SAME_REGION = {"region": "us-east-1", "clusterIdentifier": "staging"}
@@ -456,7 +457,7 @@ ID_CHARS = string.ascii_letters[:6] + "XYZxyz019-_.: \n\t" + "ä"
 @FAST
 @given(noisy(r"[a-zA-Z](-?[a-zA-Z0-9]){0,70}", r"[a-z]{60,66}", alphabet=ID_CHARS, max_size=70))
 def test_cluster_identifier_agrees(value: str) -> None:
-    assert model_accepts(spec.ClusterId, value) == field_accepts(
+    assert model_accepts(rules.ClusterId, value) == field_accepts(
         "spec.target.clusterIdentifier", value
     )
 
@@ -474,7 +475,7 @@ def test_cluster_identifier_agrees(value: str) -> None:
     )
 )
 def test_source_snapshot_identifier_agrees(value: str) -> None:
-    assert model_accepts(spec.SourceSnapshotId, value) == field_accepts(
+    assert model_accepts(rules.SourceSnapshotId, value) == field_accepts(
         "spec.source.snapshotIdentifier", value
     )
 
@@ -482,13 +483,13 @@ def test_source_snapshot_identifier_agrees(value: str) -> None:
 @FAST
 @given(
     noisy(
-        spec.REGION.pattern,
+        rules.REGION.pattern,
         alphabet="usegovcnt-1234567890 US",
         max_size=25,
     )
 )
 def test_region_agrees(value: str) -> None:
-    assert model_accepts(spec.Region, value) == field_accepts("spec.target.region", value)
+    assert model_accepts(rules.Region, value) == field_accepts("spec.target.region", value)
 
 
 @FAST
@@ -538,7 +539,7 @@ def test_restore_time_agrees(value: str) -> None:
     )
 )
 def test_duration_agrees(value: str) -> None:
-    assert model_accepts(spec.Duration, value) == field_accepts("spec.source.waitTimeout", value)
+    assert model_accepts(rules.Duration, value) == field_accepts("spec.source.waitTimeout", value)
 
 
 @FAST
@@ -551,13 +552,13 @@ def test_duration_agrees(value: str) -> None:
     )
 )
 def test_user_name_agrees(value: str) -> None:
-    assert model_accepts(spec.PgUser, value) == field_accepts("spec.users.[].name", value)
+    assert model_accepts(rules.PgUser, value) == field_accepts("spec.users.[].name", value)
 
 
 @FAST
 @given(noisy(r"[a-z0-9]([-a-z0-9.]{0,20}[a-z0-9])?", alphabet="az09-._A", max_size=20))
 def test_kubernetes_name_agrees(value: str) -> None:
-    assert model_accepts(spec.K8sName, value) == field_accepts("spec.connectionSecret.name", value)
+    assert model_accepts(rules.K8sName, value) == field_accepts("spec.connectionSecret.name", value)
 
 
 @FAST
@@ -571,7 +572,7 @@ def test_kubernetes_name_agrees(value: str) -> None:
     )
 )
 def test_kms_key_agrees(value: str) -> None:
-    assert model_accepts(spec.KmsKeyId, value) == field_accepts("spec.target.kmsKeyId", value)
+    assert model_accepts(rules.KmsKeyId, value) == field_accepts("spec.target.kmsKeyId", value)
 
 
 @FAST
@@ -598,7 +599,7 @@ def test_tags_agree(tags: dict[str, str]) -> None:
 def _tag_key_ok(key: str) -> bool:
     # Python equivalents of the three tag-key CEL rules (checked against CEL below).
     return (
-        spec.TAG_KEY.fullmatch(key) is not None
+        rules.TAG_KEY.fullmatch(key) is not None
         and not key.lower().startswith("aws:")
         and not key.startswith("dbrestore.io/")
     )
@@ -616,7 +617,7 @@ def _tag_key_ok(key: str) -> bool:
 def test_cron_model_accepts_only_what_the_crd_accepts(value: str) -> None:
     # The CRD checks the shape; croniter then checks ranges, which a regex cannot say
     # briefly, so here the model may reject more than the CRD, never less.
-    if model_accepts(schedule_spec.CronSchedule, value):
+    if model_accepts(schedule_api.CronSchedule, value):
         assert field_accepts("spec.schedule", value, SCHEDULE_CRD)
 
 
@@ -626,7 +627,7 @@ def test_every_time_zone_the_model_accepts_fits_the_crd() -> None:
     zones = zoneinfo.available_timezones()
     assert "Europe/Berlin" in zones
     for zone in zones:
-        if model_accepts(schedule_spec.TimeZone, zone):
+        if model_accepts(schedule_api.TimeZone, zone):
             assert field_accepts("spec.timeZone", zone, SCHEDULE_CRD), zone
 
 

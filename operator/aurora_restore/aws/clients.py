@@ -16,8 +16,8 @@ import botocore.parsers
 import botocore.session
 from botocore.credentials import RefreshableCredentials
 
+from ..api.status import ErrorType
 from ..pipeline.errors import PortError, aws_error
-from ..spec import ErrorType
 
 THROTTLING = frozenset(
     {

@@ -25,20 +25,24 @@ from typing import Any
 
 import kopf
 
-from .. import COMPONENT, GROUP, VERSION
+from ..api.names import (
+    ABANDON_ANNOTATION,
+    COMPONENT,
+    FINALIZER,
+    GROUP,
+    RERUN_ANNOTATION,
+    SCHEDULE_LABEL,
+    VERSION,
+)
+from ..api.names import RESTORE_KIND as KIND
+from ..api.names import RESTORE_PLURAL as PLURAL
+from ..api.status import Phase
 from ..aws import batching
 from ..driver import Driver, Resource
 from ..settings import Settings
-from ..spec import Phase
 from . import metrics
 from .objects import KubeObjects
 
-PLURAL = "aurorarestores"
-KIND = "AuroraRestore"
-RERUN_ANNOTATION = "dbrestore.io/rerun"
-ABANDON_ANNOTATION = "dbrestore.io/abandon-cleanup"
-SCHEDULE_LABEL = "dbrestore.io/schedule"
-FINALIZER = "dbrestore.io/finalizer"
 # How long one call of the delete handler waits for AWS deletions before handing back.
 CLEANUP_WAIT_SECONDS = 600.0
 
@@ -133,9 +137,9 @@ def _clamp(delay: float | None, rt: Runtime) -> float:
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     rt = _rt()
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbrestore.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="dbrestore.io", key="last-handled-configuration"
+        prefix=GROUP, key="last-handled-configuration"
     )
     settings.peering.standalone = True
     # Our own events say what happened; kopf's per-handler log events would only add noise.

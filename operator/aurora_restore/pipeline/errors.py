@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import ErrorType
+from ..api.status import ErrorType
 
 # AWS refuses an action because the object is busy (a backup, a modification or a failover is
 # in progress): the same call succeeds once that ends, so these are retried with backoff

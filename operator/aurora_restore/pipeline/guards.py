@@ -26,9 +26,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .. import OPERATION_TAG
-from ..spec import AuroraRestoreSpec, AuroraRestoreStatus, Phase, SpecError, validate_spec
-from .context import OWNER_TAG, READS, Context, ReadPolicy, operation_id, swap_identifiers
+from ..api.names import OPERATION_TAG, OWNER_TAG
+from ..api.restore import AuroraRestoreSpec, SpecError, validate_spec
+from ..api.status import AuroraRestoreStatus, Phase
+from .context import READS, Context, ReadPolicy, operation_id, swap_identifiers
 from .errors import StepFailure, safety
 from .ports import Cluster
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..spec import Phase
+from ..api.status import Phase
 from .context import Context, StepResult
 from .steps import (
     archive_snapshot,

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from ... import OPERATION_TAG
-from ...spec import ExistingCluster
-from ..context import OWNER_TAG, Context, managed_by_us
+from ...api.names import OPERATION_TAG, OWNER_TAG
+from ...api.restore import ExistingCluster
+from ..context import Context, managed_by_us
 from ..errors import safety
 from ..ports import Cluster
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ... import OPERATION_TAG
-from ...spec import ErrorType
+from ...api.names import OPERATION_TAG
+from ...api.status import ErrorType
 from ..context import Context, StepResult
 from ..errors import StepFailure
 from ..guards import confirm_own_cluster, fresh_cluster

@@ -3,7 +3,7 @@ and wait until all are available."""
 
 from __future__ import annotations
 
-from ...spec import InstanceStatus
+from ...api.status import InstanceStatus
 from ..context import Context, StepResult
 from ..errors import invalid
 from ..guards import confirm_own_cluster, fresh_cluster

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...spec import Phase
+from ...api.status import Phase
 from ..context import Context, StepResult
 from . import _sources
 

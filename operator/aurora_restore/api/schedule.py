@@ -1,6 +1,6 @@
 """The AuroraRestoreSchedule resource contract: a cron schedule that creates AuroraRestores.
 
-Like ``spec.py`` this imports pydantic (and croniter and zoneinfo for the two rules a regex
+Like ``restore.py`` this imports pydantic (and croniter and zoneinfo for the two rules a regex
 cannot express) and nothing that talks to AWS or Kubernetes.
 """
 
@@ -16,16 +16,9 @@ from typing import Annotated, Any
 from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, Field, StrictBool, ValidationError
 
-from .spec import (
-    AuroraRestoreSpec,
-    Condition,
-    Duration,
-    Model,
-    SpecError,
-    StatusModel,
-    _field_path,
-    _sentence,
-)
+from .restore import AuroraRestoreSpec, Model, SpecError, _field_path, _sentence
+from .rules import Duration
+from .status import Condition, StatusModel
 
 _CRON_MACROS = ("yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly")
 # Exactly five fields (croniter would also take a sixth, seconds, which is not standard
