@@ -70,7 +70,6 @@ READS: contextvars.ContextVar[ReadPolicy | None] = contextvars.ContextVar(
 )
 
 
-
 @dataclass(frozen=True)
 class PipelineConfig:
     """The operator settings the pipeline's decisions depend on."""
