@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .api.names import API_VERSION, COMPONENT, GROUP
+from .api.names import API_VERSION, COMPONENT, GROUP, RESTORE_KIND
 from .settings import Settings, SettingsError, load
 
 log = logging.getLogger("aurora_restore")
@@ -47,7 +47,7 @@ def read_restore(path: str) -> dict[str, Any]:
     """The AuroraRestore document of a file (which may hold Secrets and ConfigMaps too)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    restores = [d for d in docs if d.get("kind") == "AuroraRestore"]
+    restores = [d for d in docs if d.get("kind") == RESTORE_KIND]
     if len(restores) != 1:
         raise ValueError(f"{path} must hold exactly one AuroraRestore (found {len(restores)})")
     doc = restores[0]
