@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from aurora_restore.api.names import GROUP
+
 ARGOCD = Path(__file__).resolve().parents[1] / "docs" / "argocd"
-GROUP = "dbrestore.io"
 CUSTOMIZATIONS = ARGOCD / "resource_customizations" / GROUP
 HEADER = (
     "# Patch for Argo CD's argocd-cm ConfigMap: health checks and resource actions for the\n"

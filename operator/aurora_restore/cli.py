@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from . import GROUP, __version__
+from . import __version__
+from .api.names import API_VERSION, COMPONENT, GROUP, RESTORE_KIND
 from .settings import Settings, SettingsError, load
 
 log = logging.getLogger("aurora_restore")
@@ -46,12 +47,12 @@ def read_restore(path: str) -> dict[str, Any]:
     """The AuroraRestore document of a file (which may hold Secrets and ConfigMaps too)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    restores = [d for d in docs if d.get("kind") == "AuroraRestore"]
+    restores = [d for d in docs if d.get("kind") == RESTORE_KIND]
     if len(restores) != 1:
         raise ValueError(f"{path} must hold exactly one AuroraRestore (found {len(restores)})")
     doc = restores[0]
     if not str(doc.get("apiVersion", "")).startswith(f"{GROUP}/"):
-        raise ValueError(f"{path}: apiVersion must be {GROUP}/v1alpha1")
+        raise ValueError(f"{path}: apiVersion must be {API_VERSION}")
     return doc
 
 
@@ -102,10 +103,10 @@ def check_startup(settings: Settings) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .api.restore import SpecError, validate_spec
     from .driver import Driver, Resource
     from .k8s.objects import KubeObjects, NoKubernetes
     from .pipeline.errors import PortError
-    from .spec import SpecError, validate_spec
 
     try:
         doc = read_restore(args.file)
@@ -190,7 +191,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         namespaces = ()
     handlers.configure(handlers.Runtime(settings=settings, driver=Driver(settings), api_client=api))
     log.info(
-        "aurora-restore-operator %s watching %s",
+        "%s %s watching %s",
+        COMPONENT,
         __version__,
         ", ".join(namespaces) if namespaces else "all namespaces",
     )

@@ -17,20 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import logs
+from .api.restore import AuroraRestoreSpec, SpecError, validate_spec
+from .api.status import AuroraRestoreStatus, Phase, StepState
 from .pipeline import cleanup, guards
 from .pipeline.conditions import update_conditions
 from .pipeline.context import Context, StepResult, iso, operation_id
 from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
 from .pipeline.errors import PortError, StepFailure
 from .pipeline.steps import sns_notification
-from .spec import (
-    AuroraRestoreSpec,
-    AuroraRestoreStatus,
-    Phase,
-    SpecError,
-    StepState,
-    validate_spec,
-)
 from .wiring import Adapters, KubeSource
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from . import GROUP, VERSION, __version__
-from .schedule import PLURAL as SCHEDULE_PLURAL
-from .schedule import RUN_NOW_ANNOTATION, SCHEDULE_LABEL
-from .spec import Phase
+from . import __version__
+from .api.names import (
+    GROUP,
+    RESTORE_PLURAL,
+    RUN_NOW_ANNOTATION,
+    SCHEDULE_LABEL,
+    SCHEDULE_PLURAL,
+    VERSION,
+)
+from .api.status import Phase
 
-RESTORE_PLURAL = "aurorarestores"
 RESTORE_KIND, SCHEDULE_KIND = "aurorarestore", "aurorarestoreschedule"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EVENTS_SHOWN = 8
@@ -122,7 +127,7 @@ class Kube:
 
     def runs_of(self, schedule: str) -> list[dict[str, Any]]:
         found = self.call(
-            "aurorarestores",
+            RESTORE_PLURAL,
             self.custom.list_namespaced_custom_object,
             GROUP,
             VERSION,

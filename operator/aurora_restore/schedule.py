@@ -30,27 +30,29 @@ from typing import Any, Literal
 
 from croniter import croniter
 
-from . import GROUP, VERSION
-from .schedule_spec import (
+from .api.names import (
+    GROUP,
+    RUN_NOW_ANNOTATION,
+    SCHEDULE_LABEL,
+    SCHEDULED_AT_ANNOTATION,
+    VERSION,
+)
+from .api.names import RESTORE_KIND as CHILD_KIND
+from .api.names import SCHEDULE_KIND as KIND
+from .api.restore import SpecError
+from .api.rules import parse_duration
+from .api.schedule import (
     AuroraRestoreScheduleSpec,
     AuroraRestoreScheduleStatus,
     ConcurrencyPolicy,
     validate_schedule_spec,
 )
-from .spec import Condition, Phase, SpecError, parse_duration
+from .api.status import Condition, Phase
 
-KIND = "AuroraRestoreSchedule"
-PLURAL = "aurorarestoreschedules"
-CHILD_KIND = "AuroraRestore"
-CHILD_PLURAL = "aurorarestores"
-# Must equal k8s.handlers.SCHEDULE_LABEL: the restore daemon tags AWS resources with the
-# owning schedule through it (a test keeps the two equal; this module cannot import kopf).
-SCHEDULE_LABEL = "dbrestore.io/schedule"
-SCHEDULED_AT_ANNOTATION = "dbrestore.io/scheduled-at"
-# ``dbrestore.io/run-now: <any new value>`` on a schedule starts a run now, under the
-# concurrency policy (also while suspended: it is an explicit request). The value answered
-# is kept in ``status.runNowToken`` and on the run it created, so it is answered once.
-RUN_NOW_ANNOTATION = "dbrestore.io/run-now"
+# ``dbrestore.io/run-now: <any new value>`` (RUN_NOW_ANNOTATION) on a schedule starts a run
+# now, under the concurrency policy (also while suspended: it is an explicit request). The
+# value answered is kept in ``status.runNowToken`` and on the run it created, so it is
+# answered once.
 # Object names are DNS subdomains, but the schedule label's value (and many tools) allow
 # only 63 characters.
 MAX_NAME_LENGTH = 63

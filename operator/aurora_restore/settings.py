@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from .spec import SNS_TOPIC_ARN, parse_duration
+from .api.rules import SNS_TOPIC_ARN, parse_duration
 
 PREFIX = "AURORA_RESTORE_"
 

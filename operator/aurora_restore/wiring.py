@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from .api.restore import ConfigMapKeyRef, SecretKeyRef
 from .aws.checks import PreflightChecks
 from .aws.clients import Clients
 from .aws.leases import DynamoLeases
@@ -25,7 +26,6 @@ from .db.port import PostgresDatabase
 from .pipeline.context import PipelineConfig
 from .pipeline.ports import Database, Ports
 from .settings import Settings
-from .spec import ConfigMapKeyRef, SecretKeyRef
 
 
 class KubeSource(Protocol):

@@ -29,10 +29,12 @@ from typing import Any, TextIO
 
 import yaml
 
+from aurora_restore.api.names import GROUP, RESTORE_KIND, VERSION
+from aurora_restore.api.names import RESTORE_PLURAL as PLURAL
+
 from .postgres import PostgresSandbox
 from .stack import DEMO_EXAMPLE, Stack, StackError, StackOptions, wait_for_interrupt
 
-GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 ENDED = ("Completed", "Failed")
 STEP_ENDED = ("Succeeded", "Skipped", "Failed")
 FINAL_STEP = "sns-notification"
@@ -274,7 +276,7 @@ class Example:
     restore: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        restores = [d for d in self.docs if d.get("kind") == "AuroraRestore"]
+        restores = [d for d in self.docs if d.get("kind") == RESTORE_KIND]
         if len(restores) != 1:
             raise StackError(f"{self.path} must hold exactly one AuroraRestore")
         self.restore = restores[0]
@@ -319,7 +321,7 @@ class Example:
         """The same restore with nothing that needs a database: setup-db-users is Skipped."""
         docs = copy.deepcopy(self.docs)
         for doc in docs:
-            if doc.get("kind") == "AuroraRestore":
+            if doc.get("kind") == RESTORE_KIND:
                 for key in DB_FIELDS:
                     doc["spec"].pop(key, None)
         return Example(self.path, docs)
@@ -339,7 +341,7 @@ def apply(api: Any, example: Example, console: Console) -> None:
             core.create_namespaced_secret(namespace, doc)
         elif kind == "ConfigMap":
             core.create_namespaced_config_map(namespace, doc)
-        elif kind == "AuroraRestore":
+        elif kind == RESTORE_KIND:
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, doc)
         else:
             raise StackError(f"{example.path}: the demo cannot apply a {kind}")

@@ -19,8 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.kube import KubeSandbox
-
-from .conftest import TARGET, Cluster, Operator, cross_region
+from support.cluster import TARGET, Cluster, Operator, cross_region
 
 pytestmark = pytest.mark.e2e
 
@@ -167,10 +166,10 @@ def test_a_daemon_is_wanted_exactly_when_the_driver_has_work(
     own test for a new run and with the notification still pending."""
     import datetime as dt
 
+    from aurora_restore.api.status import AuroraRestoreStatus
     from aurora_restore.driver import needs_new_run
     from aurora_restore.k8s.handlers import RERUN_ANNOTATION, daemon_wanted
     from aurora_restore.pipeline.engine import begin
-    from aurora_restore.spec import AuroraRestoreStatus
 
     status = begin(None, None, "op-1", 1, dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     raw = status.to_dict()

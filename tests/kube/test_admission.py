@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aurora_restore.schedule_spec import validate_schedule_spec
-from aurora_restore.spec import SpecError, validate_spec
+from aurora_restore.api.restore import SpecError, validate_spec
+from aurora_restore.api.schedule import validate_schedule_spec
 from control_plane_support import ROOT, ControlPlane
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

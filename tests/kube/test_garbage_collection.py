@@ -14,10 +14,10 @@ from typing import Any
 import kubernetes
 import pytest
 
+from aurora_restore.api.schedule import validate_schedule_spec
 from aurora_restore.k8s.handlers import owner_reference
 from aurora_restore.k8s.objects import KubeObjects
 from aurora_restore.schedule import ScheduleObject, child_body, child_spec
-from aurora_restore.schedule_spec import validate_schedule_spec
 from control_plane_support import ControlPlane
 
 from .conftest import NAMESPACE

@@ -276,7 +276,7 @@ def test_permanent_errors_are_not_retried() -> None:
 
 @pytest.mark.parametrize("source_region", [SOURCE])
 def test_connection_secret_user_must_be_one_of_the_users(source_region: str) -> None:
-    from aurora_restore.spec import SpecError, validate_spec
+    from aurora_restore.api.restore import SpecError, validate_spec
 
     spec = same_region_spec()
     spec["masterPassword"] = {"secretRef": {"name": "m"}}

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from aurora_restore.api.restore import validate_spec
+from aurora_restore.api.status import AuroraRestoreStatus, ErrorType
 from aurora_restore.driver import Resource
 from aurora_restore.pipeline.context import Context, PipelineConfig
 from aurora_restore.pipeline.errors import StepFailure
 from aurora_restore.pipeline.steps import restore_snapshot
-from aurora_restore.spec import AuroraRestoreStatus, ErrorType, validate_spec
 from support.world import SOURCE, TARGET, World
 
 MUTATING = (

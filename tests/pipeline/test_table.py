@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from aurora_restore import spec
+from aurora_restore.api import status as spec
 from aurora_restore.pipeline import engine
 from aurora_restore.pipeline.context import READS, Context, PipelineConfig, StepResult
 from aurora_restore.pipeline.table import FINAL, RECOVERY, STAGES, STEP_NAMES, TABLE, Reads, Stage

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aurora_restore.api.restore import MAX_PROBLEM_CHARS, SpecError, validate_spec
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource
 from aurora_restore.pipeline.ports import DbEndpoint, DbUserSpec
 from aurora_restore.settings import load
-from aurora_restore.spec import MAX_PROBLEM_CHARS, SpecError, validate_spec
 from support.fakes import FakeKube
 from support.world import SOURCE, TARGET, World
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
+from aurora_restore.api.status import ErrorType
 from aurora_restore.driver import Driver
 from aurora_restore.k8s import metrics
 from aurora_restore.logs import setup
 from aurora_restore.pipeline.errors import PortError
 from aurora_restore.pipeline.ports import DbEndpoint, DbUserSpec
-from aurora_restore.spec import ErrorType
 from aurora_restore_sandbox.postgres import PostgresSandbox
 from support.world import SOURCE, World
 

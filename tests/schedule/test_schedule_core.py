@@ -10,10 +10,10 @@ import pytest
 from schedule_support import UID, Clock, template, utc
 
 from aurora_restore import schedule as core
+from aurora_restore.api.restore import validate_spec
+from aurora_restore.api.schedule import AuroraRestoreScheduleStatus
 from aurora_restore.k8s import handlers
 from aurora_restore.k8s.status import merge_patch
-from aurora_restore.schedule_spec import AuroraRestoreScheduleStatus
-from aurora_restore.spec import validate_spec
 from kstatus_rules import Current, Failed, InProgress, kstatus
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib.util
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,14 +66,6 @@ def at(schema: Schema, path: str) -> Schema:
         else:
             node = node["properties"][part]
     return node
-
-
-def generator_module() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_crd", ROOT / "scripts" / "gen-crd.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def walk(schema: Schema, path: str = "") -> Iterator[tuple[str, Schema]]:

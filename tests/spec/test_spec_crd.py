@@ -18,14 +18,16 @@ from spec_crd_support import (
     SCHEDULE_CRD,
     all_rules,
     at,
-    generator_module,
     load_crd,
     root_schema,
     schema_errors,
     walk,
 )
 
-from aurora_restore import schedule_spec, spec
+from aurora_restore.api import restore
+from aurora_restore.api import schedule as schedule_api
+from aurora_restore.api import status as status_api
+from aurora_restore.api.crd import render
 
 CRDS = [RESTORE_CRD, SCHEDULE_CRD]
 
@@ -43,7 +45,7 @@ PRINTER_TYPES = {"integer", "number", "string", "boolean", "date"}
 
 
 def test_committed_crds_equal_the_generator_output() -> None:
-    rendered = generator_module().render()
+    rendered = render()
     assert sorted(rendered) == sorted(p.name for p in CRD_DIR.glob("*.yaml"))
     for name, text in rendered.items():
         assert (CRD_DIR / name).read_text() == text, (
@@ -250,15 +252,15 @@ def test_schedule_template_is_the_restore_spec_schema() -> None:
 
 def test_enums_and_defaults_come_from_the_models() -> None:
     restore = root_schema(RESTORE_CRD)
-    assert at(restore, "status.phase")["enum"] == [p.value for p in spec.Phase]
-    assert at(restore, "status.error.type")["enum"] == [e.value for e in spec.ErrorType]
-    assert at(restore, "status.steps.[].state")["enum"] == [s.value for s in spec.StepState]
-    for step in spec.STEP_NAMES:
+    assert at(restore, "status.phase")["enum"] == [p.value for p in status_api.Phase]
+    assert at(restore, "status.error.type")["enum"] == [e.value for e in status_api.ErrorType]
+    assert at(restore, "status.steps.[].state")["enum"] == [s.value for s in status_api.StepState]
+    for step in status_api.STEP_NAMES:
         assert step in at(restore, "status.steps")["description"]
     schedule = root_schema(SCHEDULE_CRD)
     assert at(schedule, "spec.concurrencyPolicy")["enum"] == ["Forbid", "Replace"]
     assert at(schedule, "spec.concurrencyPolicy")["default"] == "Forbid"
-    fields = schedule_spec.AuroraRestoreScheduleSpec.model_fields
+    fields = schedule_api.AuroraRestoreScheduleSpec.model_fields
     for key in ("successfulRunsHistoryLimit", "failedRunsHistoryLimit", "timeZone", "suspend"):
         (field,) = [f for f in fields.values() if f.alias == key]
         assert at(schedule, f"spec.{key}")["default"] == field.default, key
@@ -272,28 +274,28 @@ def _model_aliases(model: Any) -> set[str]:
 @pytest.mark.parametrize(
     ("path", "model"),
     [
-        ("spec", spec.AuroraRestoreSpec),
-        ("spec.source", spec.Source),
-        ("spec.copy", spec.Copy),
-        ("spec.target", spec.Target),
-        ("spec.masterPassword", spec.MasterPassword),
-        ("spec.masterPassword.secretRef", spec.SecretKeyRef),
-        ("spec.users.[]", spec.User),
-        ("spec.sql.[]", spec.Sql),
-        ("spec.sql.[].configMapRef", spec.ConfigMapKeyRef),
-        ("spec.archive", spec.Archive),
-        ("spec.notification", spec.Notification),
-        ("spec.connectionSecret", spec.ConnectionSecret),
-        ("spec.timeouts", spec.Timeouts),
-        ("status.error", spec.ErrorInfo),
-        ("status.steps.[]", spec.StepStatus),
-        ("status.snapshot", spec.SnapshotStatus),
-        ("status.copy", spec.CopyStatus),
-        ("status.cluster", spec.ClusterStatus),
-        ("status.cluster.instances.[]", spec.InstanceStatus),
-        ("status.replaced", spec.ReplacedCluster),
-        ("status.conditions.[]", spec.Condition),
-        ("status.history.[]", spec.HistoryEntry),
+        ("spec", restore.AuroraRestoreSpec),
+        ("spec.source", restore.Source),
+        ("spec.copy", restore.Copy),
+        ("spec.target", restore.Target),
+        ("spec.masterPassword", restore.MasterPassword),
+        ("spec.masterPassword.secretRef", restore.SecretKeyRef),
+        ("spec.users.[]", restore.User),
+        ("spec.sql.[]", restore.Sql),
+        ("spec.sql.[].configMapRef", restore.ConfigMapKeyRef),
+        ("spec.archive", restore.Archive),
+        ("spec.notification", restore.Notification),
+        ("spec.connectionSecret", restore.ConnectionSecret),
+        ("spec.timeouts", restore.Timeouts),
+        ("status.error", status_api.ErrorInfo),
+        ("status.steps.[]", status_api.StepStatus),
+        ("status.snapshot", status_api.SnapshotStatus),
+        ("status.copy", status_api.CopyStatus),
+        ("status.cluster", status_api.ClusterStatus),
+        ("status.cluster.instances.[]", status_api.InstanceStatus),
+        ("status.replaced", status_api.ReplacedCluster),
+        ("status.conditions.[]", status_api.Condition),
+        ("status.history.[]", status_api.HistoryEntry),
     ],
 )
 def test_schema_fields_are_the_model_fields(path: str, model: Any) -> None:
@@ -304,12 +306,12 @@ def test_schema_fields_are_the_model_fields(path: str, model: Any) -> None:
 def test_status_schema_declares_every_status_model_field() -> None:
     # Unknown status fields are preserved, so a field missing here would still be stored,
     # but kubectl explain and the reference would not show it: the tests keep them listed.
-    status = at(root_schema(RESTORE_CRD), "status")
-    assert status["x-kubernetes-preserve-unknown-fields"] is True
-    missing = _model_aliases(spec.AuroraRestoreStatus) - set(status["properties"])
-    assert not missing, f"add to restore_status() in scripts/gen-crd.py: {sorted(missing)}"
+    node = at(root_schema(RESTORE_CRD), "status")
+    assert node["x-kubernetes-preserve-unknown-fields"] is True
+    missing = _model_aliases(status_api.AuroraRestoreStatus) - set(node["properties"])
+    assert not missing, f"crd.py left out of the status: {sorted(missing)}"
     schedule = at(root_schema(SCHEDULE_CRD), "status")
-    assert set(schedule["properties"]) == _model_aliases(schedule_spec.AuroraRestoreScheduleStatus)
+    assert set(schedule["properties"]) == _model_aliases(schedule_api.AuroraRestoreScheduleStatus)
 
 
 def _kubectl() -> str | None:

@@ -7,7 +7,7 @@ import re
 import pytest
 from spec_crd_support import RESTORE_CRD, ROOT, SCHEDULE_CRD, load_crd, root_schema, walk
 
-from aurora_restore import spec
+from aurora_restore.api import status as status_api
 
 DOC = (ROOT / "docs" / "resource.md").read_text()
 CODE = set(re.findall(r"`([^`]+)`", DOC))
@@ -29,8 +29,8 @@ def test_every_field_is_documented(name: str) -> None:
 
 
 def test_phases_steps_errors_and_conditions_are_documented() -> None:
-    names = [p.value for p in spec.Phase] + list(spec.STEP_NAMES)
-    names += [e.value for e in spec.ErrorType] + [s.value for s in spec.StepState]
+    names = [p.value for p in status_api.Phase] + list(status_api.STEP_NAMES)
+    names += [e.value for e in status_api.ErrorType] + [s.value for s in status_api.StepState]
     names += ["Ready", "Reconciling", "Stalled", "Progressing", "Failed"]
     assert not [n for n in names if f"`{n}`" not in DOC]
 

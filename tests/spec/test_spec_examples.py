@@ -22,8 +22,8 @@ from spec_crd_support import (
     valid_examples,
 )
 
-from aurora_restore.schedule_spec import validate_schedule_spec
-from aurora_restore.spec import SpecError, validate_spec
+from aurora_restore.api.restore import SpecError, validate_spec
+from aurora_restore.api.schedule import validate_schedule_spec
 
 VALIDATORS = {"AuroraRestore": validate_spec, "AuroraRestoreSchedule": validate_schedule_spec}
 EXPECTED_EXAMPLES = {

@@ -9,14 +9,15 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from spec_crd_support import base_spec
 
-from aurora_restore import spec
-from aurora_restore.spec import (
+from aurora_restore.api import restore, rules
+from aurora_restore.api import status as status_api
+from aurora_restore.api.restore import (
     AuroraRestoreSpec,
-    AuroraRestoreStatus,
     SpecError,
     resolve_snapshot_date,
     validate_spec,
 )
+from aurora_restore.api.status import AuroraRestoreStatus
 
 
 def problems(doc: Any) -> list[str]:
@@ -55,7 +56,7 @@ def with_source(**fields: Any) -> dict[str, Any]:
     ["a", "a" * 63, "staging", "a1", "a-1", "a-b-c", "Staging-DB", "x" + "-y" * 31],
 )
 def test_cluster_id_valid(value: str) -> None:
-    assert spec.validate_cluster_id(value) == value.lower()
+    assert rules.validate_cluster_id(value) == value.lower()
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def test_cluster_id_valid(value: str) -> None:
 )
 def test_cluster_id_invalid(value: str, why: str) -> None:
     with pytest.raises(ValueError) as info:
-        spec.validate_cluster_id(value)
+        rules.validate_cluster_id(value)
     message = str(info.value)
     assert message.startswith("a DB cluster identifier must be 1-63 letters, digits or hyphens")
     assert "no two consecutive hyphens and no trailing hyphen" in message
@@ -91,14 +92,14 @@ def test_cluster_id_is_lower_cased_in_the_spec() -> None:
 
 @pytest.mark.parametrize("length", [1, 254, 255])
 def test_snapshot_id_lengths_valid(length: int) -> None:
-    assert spec.validate_snapshot_id("s" * length) == "s" * length
-    assert spec.validate_source_snapshot_id("S" * length) == "s" * length
+    assert rules.validate_snapshot_id("s" * length) == "s" * length
+    assert rules.validate_source_snapshot_id("S" * length) == "s" * length
 
 
 @pytest.mark.parametrize("value", ["", "s" * 256, "a--b", "snap-", "9snap", "snap_1", "rds:x"])
 def test_snapshot_id_invalid(value: str) -> None:
     with pytest.raises(ValueError, match="a cluster snapshot identifier must be 1-255"):
-        spec.validate_snapshot_id(value)
+        rules.validate_snapshot_id(value)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +116,7 @@ def test_snapshot_id_invalid(value: str) -> None:
     ],
 )
 def test_source_snapshot_forms_valid(value: str) -> None:
-    assert spec.validate_source_snapshot_id(value) == value
+    assert rules.validate_source_snapshot_id(value) == value
 
 
 @pytest.mark.parametrize(
@@ -137,7 +138,7 @@ def test_source_snapshot_forms_valid(value: str) -> None:
 )
 def test_source_snapshot_forms_invalid(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("$", r"\$").replace("*", r"\*")):
-        spec.validate_source_snapshot_id(value)
+        rules.validate_source_snapshot_id(value)
 
 
 def test_snapshot_arn_must_be_in_the_source_region() -> None:
@@ -182,7 +183,7 @@ def test_parameter_group_name_follows_aws_identifier_rules() -> None:
     ],
 )
 def test_region_valid(value: str) -> None:
-    assert spec.validate_region(value) == value
+    assert rules.validate_region(value) == value
 
 
 @pytest.mark.parametrize(
@@ -191,29 +192,29 @@ def test_region_valid(value: str) -> None:
 )
 def test_region_invalid(value: str) -> None:
     with pytest.raises(ValueError, match="must be an AWS region name such as us-east-1"):
-        spec.validate_region(value)
+        rules.validate_region(value)
 
 
 @pytest.mark.parametrize(
     ("type_", "good", "bad"),
     [
         (
-            spec.VpcId,
+            rules.VpcId,
             ["vpc-0123abcd", "vpc-0123456789abcdef0"],
             ["vpc-0123", "vpc-0123ABCD", "vpc-0123abcdz", "subnet-0123abcd", "vpc-0123abcd\n"],
         ),
         (
-            spec.SubnetId,
+            rules.SubnetId,
             ["subnet-0123abcd", "subnet-0123456789abcdef0"],
             ["subnet-xyz", "subnet-0123abc", "vpc-0123abcd", "subnet-0123456789abcdef"],
         ),
         (
-            spec.SecurityGroupId,
+            rules.SecurityGroupId,
             ["sg-0123abcd", "sg-0123456789abcdef0"],
             ["sg-0123", "sg_0123abcd", "sg-0123abcd0", "default"],
         ),
         (
-            spec.KmsKeyId,
+            rules.KmsKeyId,
             [
                 "1234abcd-12ab-34cd-56ef-1234567890ab",
                 "mrk-1234abcd12ab34cd56ef1234567890ab",
@@ -233,7 +234,7 @@ def test_region_invalid(value: str) -> None:
             ],
         ),
         (
-            spec.SnsTopicArn,
+            rules.SnsTopicArn,
             [
                 "arn:aws:sns:us-east-1:123456789012:db-restores",
                 "arn:aws:sns:us-east-1:123456789012:db_restores.fifo",
@@ -248,12 +249,12 @@ def test_region_invalid(value: str) -> None:
             ],
         ),
         (
-            spec.K8sName,
+            rules.K8sName,
             ["app-db", "a", "a.b-c", "a" * 253],
             ["App-db", "-app", "app-", "app_db", "", "a" * 254],
         ),
-        (spec.K8sKey, ["password", "mask.sql", "A_b-1"], ["", "a/b", "a b"]),
-        (spec.PgDatabase, ["app", "_x", "shop$1", "a-b"], ["1app", "a b", "a;b", "", "a" * 64]),
+        (rules.K8sKey, ["password", "mask.sql", "A_b-1"], ["", "a/b", "a b"]),
+        (rules.PgDatabase, ["app", "_x", "shop$1", "a-b"], ["1app", "a b", "a;b", "", "a" * 64]),
     ],
 )
 def test_patterned_ids(type_: Any, good: list[str], bad: list[str]) -> None:
@@ -311,7 +312,7 @@ def test_date_only_with_cluster_identifier() -> None:
 )  # fmt: skip
 def test_duration_valid(value: str, seconds: float) -> None:
     # Go's time.ParseDuration gives the same values (units in any order, decimals).
-    assert spec.parse_duration(value).total_seconds() == seconds
+    assert rules.parse_duration(value).total_seconds() == seconds
     assert validate_spec(with_source(clusterIdentifier="prod", waitTimeout=value))
 
 
@@ -322,7 +323,7 @@ def test_duration_valid(value: str, seconds: float) -> None:
 )  # fmt: skip
 def test_duration_invalid(value: str) -> None:
     with pytest.raises(ValueError, match="must be a duration such as 90m, 2h, 1h30m or 500ms"):
-        spec.parse_duration(value)
+        rules.parse_duration(value)
     message = one_problem(base_spec(timeouts={"total": value}))
     assert message.startswith("spec.timeouts.total: must be a duration")
 
@@ -331,9 +332,9 @@ def test_longest_duration_fits() -> None:
     # The CRD's maxLength and the digit bounds keep every accepted value inside timedelta.
     longest = "999999h" * 9
     assert len(longest) <= 64
-    assert spec.parse_duration(longest).days > 0
+    assert rules.parse_duration(longest).days > 0
     with pytest.raises(ValueError, match="must be a duration"):
-        spec.parse_duration(longest + "9s")  # 65 characters: longer than the CRD allows
+        rules.parse_duration(longest + "9s")  # 65 characters: longer than the CRD allows
 
 
 # --- choices --------------------------------------------------------------------------------
@@ -439,7 +440,7 @@ def test_user_names_unique_case_insensitively() -> None:
 
 def test_user_privileges_and_databases() -> None:
     parsed = validate_spec(base_spec(masterPassword=MASTER, users=[user()]))
-    assert parsed.users[0].privileges == spec.Privileges.readonly
+    assert parsed.users[0].privileges == restore.Privileges.readonly
     assert parsed.users[0].databases == []
     message = one_problem(base_spec(masterPassword=MASTER, users=[user(privileges="admin")]))
     assert message == "spec.users[0].privileges: must be 'readonly', 'readwrite' or 'owner'"
@@ -569,7 +570,7 @@ def test_tags() -> None:
 def test_notification() -> None:
     arn = "arn:aws:sns:us-east-1:123456789012:db-restores"
     parsed = validate_spec(base_spec(notification={"snsTopicArn": arn, "events": ["Failed"]}))
-    assert parsed.notification.events == [spec.NotifyOn.Failed]
+    assert parsed.notification.events == [restore.NotifyOn.Failed]
     assert one_problem(base_spec(notification={"snsTopicArn": "topic"})).startswith(
         "spec.notification.snsTopicArn: must be an SNS topic ARN"
     )
@@ -617,20 +618,20 @@ def test_required_and_unknown_fields() -> None:
 def test_defaults() -> None:
     parsed = validate_spec(base_spec())
     assert parsed.source.date is None
-    assert parsed.source.snapshot_type == spec.SnapshotType.automated
+    assert parsed.source.snapshot_type == restore.SnapshotType.automated
     assert parsed.source.wait_timeout == "1h"
     assert parsed.copy_.kms_key_id is None and parsed.copy_.target_snapshot_identifier is None
     target = parsed.target
-    assert target.existing_cluster == spec.ExistingCluster.Fail
+    assert target.existing_cluster == restore.ExistingCluster.Fail
     assert (target.instance_class, target.instances) == ("db.r6g.large", 1)
     assert target.vpc_security_group_ids == [] and target.tags == {}
     assert target.deletion_protection is False and target.final_snapshot is False
     assert parsed.master_password is None and parsed.connection_secret is None
     assert parsed.users == [] and parsed.sql == []
-    assert parsed.archive.policy == spec.ArchivePolicy.Delete
+    assert parsed.archive.policy == restore.ArchivePolicy.Delete
     assert parsed.notification.sns_topic_arn is None
-    assert parsed.notification.events == [spec.NotifyOn.Completed, spec.NotifyOn.Failed]
-    assert parsed.deletion_policy == spec.DeletionPolicy.Retain
+    assert parsed.notification.events == [restore.NotifyOn.Completed, restore.NotifyOn.Failed]
+    assert parsed.deletion_policy == restore.DeletionPolicy.Retain
     assert parsed.timeouts.total == "6h"
     assert parsed.cross_region
 
@@ -708,14 +709,14 @@ def test_resolve_snapshot_date_keeps_an_explicit_date_and_ignores_snapshots() ->
 
 def test_status_steps_and_dump() -> None:
     status = AuroraRestoreStatus()
-    assert status.phase == spec.Phase.Pending
+    assert status.phase == status_api.Phase.Pending
     first = status.step("snapshot-check")
     assert status.step("snapshot-check") is first and len(status.steps) == 1
-    assert spec.STEP_NAMES[0] == "snapshot-check" and len(spec.STEP_NAMES) == 13
+    assert status_api.STEP_NAMES[0] == "snapshot-check" and len(status_api.STEP_NAMES) == 13
     # The seed's ten, in the seed's order, and the three of existingCluster: Swap.
     seed = [
         n
-        for n in spec.STEP_NAMES
+        for n in status_api.STEP_NAMES
         if n not in ("swap-clusters", "delete-retired-cluster", "undo-swap")
     ]
     assert len(seed) == 10 and seed[-1] == "sns-notification"
@@ -723,12 +724,12 @@ def test_status_steps_and_dump() -> None:
     assert dumped["phase"] == "Pending"
     assert dumped["steps"] == [{"name": "snapshot-check", "state": "Pending", "attempts": 0}]
     assert "operationId" not in dumped  # None is left out of the status patch
-    assert spec.Phase.Completed.finished and spec.Phase.Failed.finished
-    assert not spec.Phase.CopyingSnapshot.finished
+    assert status_api.Phase.Completed.finished and status_api.Phase.Failed.finished
+    assert not status_api.Phase.CopyingSnapshot.finished
 
 
 def test_step_names_are_the_pipeline_steps() -> None:
     """One list in the spec (for the CRD and the docs), one table in the pipeline: the same."""
     from aurora_restore.pipeline.table import STEP_NAMES
 
-    assert list(STEP_NAMES) == list(spec.STEP_NAMES)
+    assert list(STEP_NAMES) == list(status_api.STEP_NAMES)

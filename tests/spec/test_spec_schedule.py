@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from spec_crd_support import SCHEDULE_CRD, at, base_spec, field_accepts, root_schema
 
-from aurora_restore import schedule_spec
-from aurora_restore.schedule_spec import (
+from aurora_restore.api import schedule as schedule_api
+from aurora_restore.api.restore import AuroraRestoreSpec, SpecError
+from aurora_restore.api.schedule import (
     AuroraRestoreScheduleSpec,
     AuroraRestoreScheduleStatus,
     ConcurrencyPolicy,
     validate_schedule_spec,
 )
-from aurora_restore.spec import AuroraRestoreSpec, SpecError
 
 
 def schedule(**fields: Any) -> dict[str, Any]:
@@ -132,5 +132,5 @@ def test_status_model() -> None:
 
 def test_shape_patterns_are_the_crd_patterns() -> None:
     schema = root_schema(SCHEDULE_CRD)
-    assert at(schema, "spec.schedule")["pattern"] == schedule_spec.CRON_SHAPE.pattern
-    assert at(schema, "spec.timeZone")["pattern"] == schedule_spec.TIME_ZONE_SHAPE.pattern
+    assert at(schema, "spec.schedule")["pattern"] == schedule_api.CRON_SHAPE.pattern
+    assert at(schema, "spec.timeZone")["pattern"] == schedule_api.TIME_ZONE_SHAPE.pattern

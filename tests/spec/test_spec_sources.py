@@ -7,13 +7,8 @@ from typing import Any
 
 import pytest
 
-from aurora_restore.spec import (
-    SourceMethod,
-    SpecError,
-    parse_restore_time,
-    resolve_snapshot_date,
-    validate_spec,
-)
+from aurora_restore.api.restore import SpecError, resolve_snapshot_date, validate_spec
+from aurora_restore.api.source_method import SourceMethod, parse_restore_time
 
 
 def spec(method: str | None = None, **source: Any) -> dict[str, Any]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from aurora_restore.api.restore import ConfigMapKeyRef, SecretKeyRef
+from aurora_restore.api.status import ErrorType
 from aurora_restore.pipeline.errors import PortError
-from aurora_restore.spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
 
 
 @dataclass

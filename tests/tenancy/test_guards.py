@@ -9,6 +9,15 @@ from typing import Any
 
 import pytest
 
+from aurora_restore.api.restore import validate_spec
+from aurora_restore.api.status import (
+    AuroraRestoreStatus,
+    ClusterStatus,
+    CopyStatus,
+    ErrorInfo,
+    ErrorType,
+    Phase,
+)
 from aurora_restore.aws.secrets import allowed_namespaces
 from aurora_restore.db.connection import condition_name, without_values
 from aurora_restore.pipeline import guards, tenancy
@@ -16,15 +25,6 @@ from aurora_restore.pipeline.conditions import update_conditions
 from aurora_restore.pipeline.context import operation_id
 from aurora_restore.pipeline.errors import StepFailure
 from aurora_restore.pipeline.ports import Cluster, LeaseHolder
-from aurora_restore.spec import (
-    AuroraRestoreStatus,
-    ClusterStatus,
-    CopyStatus,
-    ErrorInfo,
-    ErrorType,
-    Phase,
-    validate_spec,
-)
 
 KEY = b"k" * 32
 UID = "uid-evil"

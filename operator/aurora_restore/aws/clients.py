@@ -16,8 +16,8 @@ import botocore.parsers
 import botocore.session
 from botocore.credentials import RefreshableCredentials
 
+from ..api.status import ErrorType
 from ..pipeline.errors import PortError, aws_error, aws_retryable
-from ..spec import ErrorType
 
 # Observers of every AWS call: (service, operation, region, outcome). Metrics hook in here.
 CallObserver = Callable[[str, str, str, str], None]

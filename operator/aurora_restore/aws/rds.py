@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..api.names import COMPONENT
 from ..pipeline.context import READS, Deferred
 from ..pipeline.errors import THROTTLING
 from ..pipeline.ports import Cluster, Instance, PointInTimeRequest, RestoreRequest, Snapshot
@@ -617,7 +618,7 @@ class RdsAdapter:
             region,
             "CreateDBSubnetGroup",
             DBSubnetGroupName=name,
-            DBSubnetGroupDescription="Created by aurora-restore-operator",
+            DBSubnetGroupDescription=f"Created by {COMPONENT}",
             SubnetIds=list(subnet_ids),
             Tags=_tag_list(tags),
         )

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from ..api.status import AuroraRestoreStatus
 from ..pipeline.context import iso_micro
 from ..pipeline.engine import AuditEntry, MetricPoint
 from ..pipeline.errors import PortError
-from ..spec import AuroraRestoreStatus
 from .clients import Clients
 
 

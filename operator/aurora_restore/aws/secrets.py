@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 
+from ..api.names import NAMESPACE_TAG
+from ..api.status import ErrorType
 from ..pipeline.errors import PortError
-from ..spec import ErrorType
 from .clients import Clients
-
-NAMESPACE_TAG = "dbrestore.io/namespace"
 
 
 def allowed_namespaces(tags: list[dict[str, str]] | None) -> set[str]:

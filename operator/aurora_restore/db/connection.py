@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import psycopg2
 import psycopg2.extensions
 
+from ..api.names import COMPONENT
 from ..pipeline.errors import (
     CONNECT_TRANSIENT_MARKERS,
     SQLSTATE_CONNECTION_LOST,
@@ -40,7 +41,7 @@ _SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "ve
 # Never user databases: rdsadmin is RDS's own and refuses connections from the master.
 _EXCLUDED_DATABASES = ("rdsadmin",)
 _MAX_MESSAGE = 300
-APPLICATION_NAME = "aurora-restore-operator"
+APPLICATION_NAME = COMPONENT
 
 
 class ErrorCode:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..api.status import ErrorType
 from ..pipeline.errors import PortError
 from ..pipeline.ports import DbEndpoint, DbUserSpec
-from ..spec import ErrorType
 from .connection import DatabaseError, Endpoint, check_master
 from .roles import DbUser, setup_users
 from .scripts import SqlScript, run_sql

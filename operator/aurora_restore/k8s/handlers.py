@@ -31,22 +31,26 @@ from typing import Any
 
 import kopf
 
-from .. import COMPONENT, GROUP, VERSION
+from ..api.names import (
+    ABANDON_ANNOTATION,
+    COMPONENT,
+    FINALIZER,
+    GROUP,
+    RERUN_ANNOTATION,
+    SCHEDULE_LABEL,
+    VERSION,
+)
+from ..api.names import RESTORE_KIND as KIND
+from ..api.names import RESTORE_PLURAL as PLURAL
+from ..api.status import Phase
 from ..aws import batching
 from ..driver import Driver, Resource
 from ..pipeline.steps import sns_notification
 from ..settings import Settings
-from ..spec import Phase
 from . import metrics
 from .objects import KubeObjects
 from .status import merge_patch, send_status_patch
 
-PLURAL = "aurorarestores"
-KIND = "AuroraRestore"
-RERUN_ANNOTATION = "dbrestore.io/rerun"
-ABANDON_ANNOTATION = "dbrestore.io/abandon-cleanup"
-SCHEDULE_LABEL = "dbrestore.io/schedule"
-FINALIZER = "dbrestore.io/finalizer"
 FINISHED = (Phase.Completed.value, Phase.Failed.value)
 # How long one call of the delete handler waits for AWS deletions before handing back.
 CLEANUP_WAIT_SECONDS = 600.0
@@ -158,7 +162,7 @@ def _clamp(delay: float | None, rt: Runtime) -> float:
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     rt = _rt()
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbrestore.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     # No create/update handlers: the daemons decide from the object itself (generation
     # against observedGeneration, the rerun token against the status), so kopf needs no
     # last-handled-configuration annotation, which would cost one patch per object.

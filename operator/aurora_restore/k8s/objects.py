@@ -6,13 +6,12 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from ..pipeline.context import MANAGED_BY_VALUE
+from ..api.names import MANAGED_BY_VALUE, RESTORE_LABEL
+from ..api.restore import ConfigMapKeyRef, SecretKeyRef
+from ..api.status import ErrorType
 from ..pipeline.errors import PortError
-from ..spec import ConfigMapKeyRef, ErrorType, SecretKeyRef
 
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
-# The AuroraRestore a connection Secret was written for.
-RESTORE_LABEL = "dbrestore.io/restore"
 
 
 def _missing(kind: str, name: str, namespace: str, key: str | None = None) -> PortError:

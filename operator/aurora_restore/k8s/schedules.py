@@ -22,12 +22,12 @@ from typing import Any
 
 import kopf
 
-from .. import GROUP, VERSION
 from .. import schedule as core
+from ..api.names import GROUP, RESTORE_PLURAL, SCHEDULE_KIND, SCHEDULE_LABEL, VERSION
+from ..api.names import SCHEDULE_PLURAL as PLURAL
 from . import handlers
 from .status import merge_patch
 
-PLURAL = core.PLURAL
 MAX_SLEEP_SECONDS = 60.0
 MIN_SLEEP_SECONDS = 0.5
 RETRY_SECONDS = 10.0
@@ -62,14 +62,14 @@ class ScheduleKube:
             GROUP,
             VERSION,
             self.namespace,
-            core.CHILD_PLURAL,
-            label_selector=f"{core.SCHEDULE_LABEL}={schedule}",
+            RESTORE_PLURAL,
+            label_selector=f"{SCHEDULE_LABEL}={schedule}",
         )
         return list(found.get("items") or [])
 
     def create_child(self, body: dict[str, Any]) -> None:
         self.api.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, core.CHILD_PLURAL, body
+            GROUP, VERSION, self.namespace, RESTORE_PLURAL, body
         )
 
     def delete_child(self, name: str) -> bool:
@@ -82,7 +82,7 @@ class ScheduleKube:
                 GROUP,
                 VERSION,
                 self.namespace,
-                core.CHILD_PLURAL,
+                RESTORE_PLURAL,
                 name,
                 propagation_policy="Background",
             )
@@ -258,8 +258,8 @@ def _run_changed(event: Mapping[str, Any], body: Mapping[str, Any], uid: str, **
 @kopf.on.event(
     GROUP,
     VERSION,
-    core.CHILD_PLURAL,
-    labels={core.SCHEDULE_LABEL: kopf.PRESENT},
+    RESTORE_PLURAL,
+    labels={SCHEDULE_LABEL: kopf.PRESENT},
     when=_run_changed,
 )
 async def wake_on_run_change(event: Mapping[str, Any], body: kopf.Body, uid: str, **_: Any) -> None:
@@ -269,5 +269,5 @@ async def wake_on_run_change(event: Mapping[str, Any], body: kopf.Body, uid: str
     else:
         _SEEN[uid] = _run_state(body)
     for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == core.KIND and ref.get("controller"):
+        if ref.get("kind") == SCHEDULE_KIND and ref.get("controller"):
             _wake(ref.get("uid"))

@@ -7,9 +7,9 @@ Delete, this resource as owner), whatever the status claims (pipeline/guards.py)
 
 from __future__ import annotations
 
-from .. import OPERATION_TAG
-from ..spec import ArchivePolicy, DeletionPolicy
-from .context import ARCHIVED_TAG, Context, StepResult
+from ..api.names import ARCHIVED_TAG, OPERATION_TAG
+from ..api.restore import ArchivePolicy, DeletionPolicy
+from .context import Context, StepResult
 from .guards import deletable
 from .steps import _cross_account, restore_snapshot
 from .steps._safety import made_by_this_run

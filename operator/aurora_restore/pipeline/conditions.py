@@ -12,7 +12,7 @@ the restore completed. ``Progressing`` and ``Failed`` are the same facts under t
 
 from __future__ import annotations
 
-from ..spec import AuroraRestoreStatus, Condition, Phase
+from ..api.status import AuroraRestoreStatus, Condition, Phase
 
 # The order in which they appear in the status; also what docs/resource.md lists.
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Progressing", "Failed")

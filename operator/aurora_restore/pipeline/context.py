@@ -9,8 +9,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .. import MANAGED_BY_TAG, OPERATION_TAG
-from ..spec import AuroraRestoreSpec, AuroraRestoreStatus
+from ..api.names import MANAGED_BY_TAG, MANAGED_BY_VALUE, OPERATION_TAG, OWNER_TAG
+from ..api.restore import AuroraRestoreSpec
+from ..api.status import AuroraRestoreStatus
 from .ports import Ports
 
 
@@ -67,10 +68,6 @@ class Followed:
 READS: contextvars.ContextVar[ReadPolicy | None] = contextvars.ContextVar(
     "aurora_restore_reads", default=None
 )
-
-MANAGED_BY_VALUE = "aurora-restore-operator"
-OWNER_TAG = "dbrestore.io/owner"
-ARCHIVED_TAG = "dbrestore.io/archived"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..spec import (
-    AuroraRestoreSpec,
+from ..api.restore import AuroraRestoreSpec, resolve_snapshot_date
+from ..api.rules import parse_duration
+from ..api.status import (
     AuroraRestoreStatus,
     ErrorInfo,
     ErrorType,
@@ -22,8 +23,6 @@ from ..spec import (
     Phase,
     StepState,
     StepStatus,
-    parse_duration,
-    resolve_snapshot_date,
 )
 from . import cleanup
 from .conditions import update_conditions

@@ -7,7 +7,7 @@ nowhere else.
 
 from __future__ import annotations
 
-from ..spec import ErrorType
+from ..api.status import ErrorType
 
 # -- Retry classification -------------------------------------------------------------------
 

@@ -26,9 +26,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .. import OPERATION_TAG
-from ..spec import AuroraRestoreSpec, AuroraRestoreStatus, Phase, SpecError, validate_spec
-from .context import OWNER_TAG, READS, Context, ReadPolicy, operation_id, swap_identifiers
+from ..api.names import OPERATION_TAG, OWNER_TAG, RERUN_ANNOTATION
+from ..api.restore import AuroraRestoreSpec, SpecError, validate_spec
+from ..api.status import AuroraRestoreStatus, Phase
+from .context import READS, Context, ReadPolicy, operation_id, swap_identifiers
 from .errors import StepFailure, safety
 from .ports import Cluster
 
@@ -54,7 +55,7 @@ def sign(status: AuroraRestoreStatus, key: bytes, uid: str) -> None:
 def _tampered(what: str) -> StepFailure:
     return safety(
         f"The status was changed by someone other than the operator ({what}); the run is "
-        "stopped and no AWS call is made. Edit the spec or set the dbrestore.io/rerun "
+        f"stopped and no AWS call is made. Edit the spec or set the {RERUN_ANNOTATION} "
         "annotation to start a new run",
         code=TAMPERED,
     )

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..spec import ConfigMapKeyRef, Privileges, SecretKeyRef
+from ..api.restore import ConfigMapKeyRef, Privileges, SecretKeyRef
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from ..spec import Phase
+from ..api.status import Phase
 from .context import Context, StepResult
 from .steps import (
     archive_snapshot,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from ..spec import AuroraRestoreStatus, Phase
+from ..api.status import AuroraRestoreStatus, Phase
 from .context import Context
 from .errors import PortError
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from ... import OPERATION_TAG
-from ...spec import ExistingCluster
-from ..context import OWNER_TAG, Context, managed_by_us
+from ...api.names import MANAGED_BY_TAG, OPERATION_TAG, OWNER_TAG
+from ...api.restore import ExistingCluster
+from ..context import Context, managed_by_us
 from ..errors import safety
 from ..ports import Cluster
 
@@ -49,7 +49,7 @@ def check_replaceable(ctx: Context, cluster: Cluster, name: str | None = None) -
     if ctx.config.replace_allowed_for(name):
         return
     raise safety(
-        f"{where} is not tagged dbrestore.io/managed-by and does not match the operator's "
+        f"{where} is not tagged {MANAGED_BY_TAG} and does not match the operator's "
         "replaceAllowed patterns, so it is not replaced",
         code="UnmanagedCluster",
     )

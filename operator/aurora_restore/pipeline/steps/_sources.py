@@ -13,21 +13,16 @@ modify or delete.
 
 from __future__ import annotations
 
-from ...spec import (
-    METHOD_LABELS,
-    ErrorType,
-    SourceMethod,
-    SourceStatus,
-    parse_duration,
-    parse_restore_time,
-)
+from ...api.names import RESTORE_TIME_TAG
+from ...api.rules import parse_duration
+from ...api.source_method import METHOD_LABELS, SourceMethod, parse_restore_time
+from ...api.status import ErrorType, SourceStatus
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid, safety
 from ..ports import Cluster, PointInTimeRequest
 
 # On the new cluster: the time its data is from, so that a run whose status was lost still
 # reports the time used (for "latest" and clones it is known only when the restore starts).
-RESTORE_TIME_TAG = "dbrestore.io/restore-time"
 FULL_COPY, COPY_ON_WRITE = "full-copy", "copy-on-write"
 # Source cluster states that do not end by themselves: fail now instead of waiting.
 STUCK_STATES = frozenset(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...spec import ExistingCluster, SwapStatus
+from ...api.restore import ExistingCluster
+from ...api.status import SwapStatus
 from ..context import Context, swap_identifiers
 from ..ports import Cluster
 from ._safety import check_replaceable, made_by_this_run

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ...spec import ArchivePolicy
-from ..context import ARCHIVED_TAG, Context, StepResult
+from ...api.names import ARCHIVED_TAG
+from ...api.restore import ArchivePolicy
+from ..context import Context, StepResult
 from ..errors import safety
 from . import _sources
 from ._safety import made_by_this_run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...spec import ErrorType
+from ...api.status import ErrorType
 from ..context import Context, StepResult
 from ..errors import StepFailure
 from . import _cross_account, _sources

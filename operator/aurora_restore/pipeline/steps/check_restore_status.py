@@ -7,8 +7,8 @@ Two stages, as in the seed's one function: ``wait_cluster`` (phase RestoringClus
 
 from __future__ import annotations
 
-from ... import OPERATION_TAG
-from ...spec import ErrorType, InstanceStatus
+from ...api.names import OPERATION_TAG
+from ...api.status import ErrorType, InstanceStatus
 from ..context import Context, StepResult
 from ..errors import StepFailure, invalid
 from ..guards import confirm_own_cluster, fresh_cluster

@@ -3,7 +3,8 @@ from another account, after sharing it with ours (pipeline/steps/_cross_account.
 
 from __future__ import annotations
 
-from ...spec import CopyStatus
+from ...api.names import OPERATION_TAG
+from ...api.status import CopyStatus
 from ..context import Context, StepResult
 from ..errors import safety
 from ..ports import Snapshot
@@ -34,7 +35,7 @@ def run(ctx: Context) -> StepResult:
     # An earlier attempt may have started the copy before the process stopped: adopt it.
     existing = ctx.ports.rds.get_snapshot(target_region, target_id)
     if existing:
-        if existing.tags.get("dbrestore.io/operation-id") != ctx.operation_id:
+        if existing.tags.get(OPERATION_TAG) != ctx.operation_id:
             raise safety(
                 f"Snapshot {target_id} already exists in {target_region} and was not made by "
                 "this restore; choose another copy.targetSnapshotIdentifier",

@@ -5,7 +5,8 @@ Instances go first (one Delete call per tick), then the cluster once they are go
 
 from __future__ import annotations
 
-from ...spec import ExistingCluster, ReplacedCluster
+from ...api.restore import ExistingCluster
+from ...api.status import ReplacedCluster
 from ..context import Context, StepResult
 from ..errors import safety
 from ..ports import Cluster

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...spec import ConfigMapKeyRef, SecretKeyRef
+from ...api.restore import ConfigMapKeyRef, SecretKeyRef
 from ..context import Context
 from ..errors import PortError, StepFailure, invalid
 from ._safety import check_replaceable, made_by_this_run

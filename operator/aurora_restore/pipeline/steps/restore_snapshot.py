@@ -3,8 +3,8 @@ source.method PointInTime and Clone, RestoreDBClusterToPointInTime (see _sources
 
 from __future__ import annotations
 
-from ... import OPERATION_TAG
-from ...spec import ClusterStatus
+from ...api.names import OPERATION_TAG
+from ...api.status import ClusterStatus
 from ..context import Context, StepResult
 from ..errors import invalid, safety
 from ..guards import confirm_own_cluster

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ...spec import ClusterStatus, SecretKeyRef
+from ...api.restore import SecretKeyRef
+from ...api.status import ClusterStatus
 from ..context import Context, StepResult
 from ..guards import confirm_own_cluster, fresh_cluster
 from ..ports import DbEndpoint, DbUserSpec

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ...spec import SNAPSHOT_ARN, ErrorType, SnapshotStatus, SourceStatus, parse_duration
+from ...api.rules import SNAPSHOT_ARN, parse_duration
+from ...api.status import ErrorType, SnapshotStatus, SourceStatus
 from ..context import Context, StepResult, iso, parse_iso
 from ..errors import StepFailure, invalid
 from ..ports import Snapshot

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...spec import AWS_ID, REGION, AuroraRestoreStatus, Notification, NotifyOn, Phase
+from ...api.restore import Notification, NotifyOn
+from ...api.rules import AWS_ID, REGION
+from ...api.status import AuroraRestoreStatus, Phase
 from ..context import Context, StepResult
 from ..ports import Notifier
 from . import _sources

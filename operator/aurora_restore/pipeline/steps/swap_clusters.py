@@ -9,7 +9,7 @@ Without a swap (no cluster existed, or another existingCluster) both are skipped
 
 from __future__ import annotations
 
-from ...spec import ErrorType, SwapStatus
+from ...api.status import ErrorType, SwapStatus
 from ..context import Context, StepResult, parse_iso
 from ..errors import StepFailure, safety
 from ._swap import check_old, holders

@@ -11,7 +11,7 @@ notification.
 
 from __future__ import annotations
 
-from ...spec import Phase
+from ...api.status import Phase
 from ..context import Context, StepResult
 from ._safety import made_by_this_run
 from ._swap import holders

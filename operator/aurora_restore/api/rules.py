@@ -1,7 +1,14 @@
 """The naming and format rules of the AuroraRestore contract: AWS identifiers, regions,
-ARNs, durations, dates, PostgreSQL names. Each rule is written once, as a pattern or a
-validator; ``spec.py`` builds the models from them and ``scripts/gen-crd.py`` copies the
-patterns into the CRD.
+ARNs, durations, dates, PostgreSQL names. Each rule is written once, as a type: its
+validator (with the message a user reads) and, beside it, what the CRD says about it
+(``Crd``: the RE2 pattern, the length bounds, the CEL rule). ``restore.py`` builds the
+models from these types and ``crd.py`` renders the CRD from the models.
+
+Patterns in ``Crd`` are evaluated by Kubernetes with Go's RE2 (and by CEL's ``matches``),
+so they use no lookaround, backreferences or named groups, and no repetition count above
+1000. Every string carries a maxLength and every list a maxItems: the API server
+estimates the worst-case cost of each CEL rule from those bounds and refuses a CRD whose
+rules could be too expensive.
 
 The rules mirror AWS's own naming rules (and the seed pipeline's ``validate_*``
 helpers), so that a bad spec is rejected before anything reaches AWS.
@@ -16,6 +23,9 @@ from typing import Annotated
 import durationpy
 from pydantic import AfterValidator, Field
 
+from .schema import Crd, rule
+from .source_method import RESTORE_TIME, validate_restore_time
+
 # --- identifier rules -------------------------------------------------------------------
 
 _AWS_ID_RULE = (
@@ -27,7 +37,9 @@ _AWS_ID_RULE = (
 # trailing newline. Kubernetes evaluates the CRD's copies of these patterns with Go's RE2,
 # where neither happens, so the model must not accept what the API server rejects.
 _A = re.ASCII
-_AWS_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+# A letter, then letters or digits with at most one hyphen between two of them: "starts
+# with a letter, no two consecutive hyphens, no trailing hyphen" in one RE2-safe pattern.
+_AWS_ID = re.compile(r"^[A-Za-z](?:-?[A-Za-z0-9])*$")
 AWS_ID = _AWS_ID
 AUTOMATED_SNAPSHOT = re.compile(
     r"^rds:(?P<cluster>[a-z][a-z0-9-]{0,62})-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}$", _A
@@ -38,6 +50,17 @@ REGION = re.compile(
 )
 _PARTITION = r"arn:aws(-cn|-us-gov|-iso|-iso-b|-iso-f|-iso-e)?"
 _REGION_RE = REGION.pattern[1:-1]
+_PARTITION_RE2 = r"arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-f|-iso-e)?"
+_AUTOMATED_RE2 = r"rds:[a-z][a-z0-9-]{0,62}-[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}"
+# The CRD's form of a source snapshot: a manual name, an automated rds: name, or either
+# inside a snapshot ARN (the model checks the same with SNAPSHOT_ARN and the rules below).
+SOURCE_SNAPSHOT_RE2 = (
+    rf"^(?:{_PARTITION_RE2}:rds:{_REGION_RE}:[0-9]{{12}}:cluster-snapshot:)?"
+    rf"(?:[A-Za-z](?:-?[A-Za-z0-9])*|{_AUTOMATED_RE2})$"
+)
+# The longest ARN prefix ("arn:aws-us-gov:rds:<19-char region>:<account>:cluster-snapshot:")
+# is 69 characters, and the name inside is at most 255.
+SOURCE_SNAPSHOT_MAX = 69 + 255
 SNAPSHOT_ARN = re.compile(
     rf"^{_PARTITION}:rds:(?P<region>{_REGION_RE}):\d{{12}}:cluster-snapshot:(?P<id>.+)$", _A
 )
@@ -72,6 +95,8 @@ K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 K8S_KEY = re.compile(r"^[-._A-Za-z0-9]{1,253}$")
 PG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
 SECRETS_MANAGER_ID = re.compile(r"^[A-Za-z0-9/_+=.@:-]{1,2048}$")
+# RE2 caps repetition counts at 1000, so in the CRD the 2048 limit lives in maxLength.
+SECRETS_MANAGER_ID_RE2 = r"^[A-Za-z0-9/_+=.@:-]+$"
 # AWS allows letters, digits and spaces plus _.:/=+-@; ``\w\s`` also let tabs and newlines in.
 # ASCII only, so that the CRD (RE2) and the model agree character for character.
 TAG_KEY = re.compile(r"^[A-Za-z0-9_ .:/=+@-]{1,128}$")
@@ -82,7 +107,7 @@ RESERVED_PG_USERS = ("postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "p
 def _aws_identifier(value: str, what: str, max_len: int) -> str:
     if not 1 <= len(value) <= max_len:
         raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {len(value)} characters)")
-    if not _AWS_ID.fullmatch(value) or "--" in value or value.endswith("-"):
+    if not _AWS_ID.fullmatch(value):
         raise ValueError(f"{what} must be 1-{max_len} {_AWS_ID_RULE} (got {value!r})")
     return value.lower()
 
@@ -179,25 +204,150 @@ def _pg_user(value: str) -> str:
     return value
 
 
-ClusterId = Annotated[str, AfterValidator(validate_cluster_id)]
-SnapshotId = Annotated[str, AfterValidator(validate_snapshot_id)]
-SourceSnapshotId = Annotated[str, AfterValidator(validate_source_snapshot_id)]
-Region = Annotated[str, AfterValidator(validate_region)]
-Duration = Annotated[str, AfterValidator(_duration)]
-KmsKeyId = Annotated[str, _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN")]
-SnsTopicArn = Annotated[str, _pattern(SNS_TOPIC_ARN, "an SNS topic ARN")]
-VpcId = Annotated[str, _pattern(VPC_ID, "a VPC id such as vpc-0123abcd")]
-SubnetId = Annotated[str, _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd")]
-SecurityGroupId = Annotated[str, _pattern(SG_ID, "a security group id such as sg-0123abcd")]
+# --- CEL rules of single values -------------------------------------------------------
+
+# A calendar check for YYYY-MM-DD (the pattern already guarantees the shape, the month
+# 01-12 and the day 01-31); written out because timestamp() would fail with an evaluation
+# error instead of a message. Year 0000 is rejected as Python's date() does.
+_Y = "int(self.substring(0, 4))"
+_CALENDAR = (
+    f"{_Y} >= 1 && int(self.substring(8, 10)) <= (self.substring(5, 7) == '02'"
+    f" ? (({_Y} % 4 == 0 && {_Y} % 100 != 0) || {_Y} % 400 == 0 ? 29 : 28)"
+    " : (self.substring(5, 7) in ['04', '06', '09', '11'] ? 30 : 31)))"
+)
+DATE_RULE = rule(  # mirrors _date's dt.date.fromisoformat
+    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') || (" + _CALENDAR,
+    "must be a UTC date YYYY-MM-DD that exists in the calendar, or 'latest'",
+)
+RESTORE_TIME_RULE = rule(  # mirrors validate_restore_time: the same check on its date part
+    "self == 'latest' || !self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*$') || (" + _CALENDAR,
+    "must be an RFC 3339 UTC time that exists in the calendar, or 'latest'",
+)
+SNAPSHOT_LENGTH_RULE = rule(  # mirrors validate_snapshot_id's 255 inside an ARN
+    "size(self) <= 255 || (self.startsWith('arn:')"
+    " && size(self) - self.indexOf(':cluster-snapshot:') <= 18 + 255)",
+    "a cluster snapshot identifier must be 1-255 characters long",
+)
+PG_USER_RULE = rule(  # mirrors _pg_user's reserved names
+    "!(self.lowerAscii() in ['postgres', 'public']) && !self.lowerAscii().startsWith('pg_')"
+    " && !self.lowerAscii().startsWith('rds')",
+    "the user name is reserved by PostgreSQL or RDS (postgres, public, pg_*, rds*); "
+    "choose another name",
+)
+
+# --- the types --------------------------------------------------------------------------
+
+_AWS_ID_CRD = Crd(pattern=AWS_ID.pattern, minLength=1)
+ClusterId = Annotated[str, AfterValidator(validate_cluster_id), _AWS_ID_CRD, Crd(maxLength=63)]
+SnapshotId = Annotated[str, AfterValidator(validate_snapshot_id), _AWS_ID_CRD, Crd(maxLength=255)]
+ParameterGroup = Annotated[
+    str,
+    AfterValidator(lambda v: _aws_identifier(v, "a parameter group name", 255)),
+    _AWS_ID_CRD,
+    Crd(maxLength=255),
+]
+SourceSnapshotId = Annotated[
+    str,
+    AfterValidator(validate_source_snapshot_id),
+    Crd(
+        SNAPSHOT_LENGTH_RULE,
+        minLength=1,
+        maxLength=SOURCE_SNAPSHOT_MAX,
+        pattern=SOURCE_SNAPSHOT_RE2,
+    ),
+]
+Region = Annotated[str, AfterValidator(validate_region), Crd(maxLength=32, pattern=REGION.pattern)]
+Duration = Annotated[
+    str, AfterValidator(_duration), Crd(minLength=1, maxLength=64, pattern=DURATION.pattern)
+]
+SnapshotDate = Annotated[
+    str,
+    AfterValidator(_date),
+    Crd(
+        DATE_RULE,
+        maxLength=10,
+        pattern=r"^(?:latest|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))$",
+    ),
+]
+RestoreTime = Annotated[
+    str,
+    AfterValidator(validate_restore_time),
+    Crd(RESTORE_TIME_RULE, maxLength=27, pattern=f"^(?:latest|{RESTORE_TIME.pattern[1:-1]})$"),
+]
+KmsKeyId = Annotated[
+    str,
+    _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN"),
+    Crd(maxLength=512, pattern=KMS_KEY.pattern),
+]
+SnsTopicArn = Annotated[
+    str,
+    _pattern(SNS_TOPIC_ARN, "an SNS topic ARN"),
+    Crd(maxLength=512, pattern=SNS_TOPIC_ARN.pattern),
+]
+VpcId = Annotated[
+    str,
+    _pattern(VPC_ID, "a VPC id such as vpc-0123abcd"),
+    Crd(maxLength=21, pattern=VPC_ID.pattern),
+]
+SubnetId = Annotated[
+    str,
+    _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd"),
+    Crd(maxLength=24, pattern=SUBNET_ID.pattern),
+    Field(description="Subnet id."),
+]
+SecurityGroupId = Annotated[
+    str,
+    _pattern(SG_ID, "a security group id such as sg-0123abcd"),
+    Crd(maxLength=20, pattern=SG_ID.pattern),
+    Field(description="Security group id."),
+]
+InstanceClass = Annotated[
+    str,
+    _pattern(INSTANCE_CLASS, "a DB instance class such as db.r6g.large"),
+    Crd(maxLength=68, pattern=INSTANCE_CLASS.pattern),
+]
+SubnetGroup = Annotated[
+    str,
+    _pattern(SUBNET_GROUP, "1-255 letters, digits, spaces, '.', '_' or '-'"),
+    Crd(maxLength=255, pattern=SUBNET_GROUP.pattern),
+]
+EngineVersion = Annotated[
+    str,
+    _pattern(ENGINE_VERSION, "an engine version such as 15.4"),
+    Crd(maxLength=14, pattern=ENGINE_VERSION.pattern),
+]
+SecretsManagerId = Annotated[
+    str,
+    _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN"),
+    Crd(minLength=1, maxLength=2048, pattern=SECRETS_MANAGER_ID_RE2),
+]
 K8sName = Annotated[
-    str, _pattern(K8S_NAME, "a Kubernetes object name (lower-case letters, digits, '-' and '.')")
+    str,
+    _pattern(K8S_NAME, "a Kubernetes object name (lower-case letters, digits, '-' and '.')"),
+    Crd(maxLength=253, pattern=K8S_NAME.pattern),
 ]
-K8sKey = Annotated[str, _pattern(K8S_KEY, "a key of letters, digits, '-', '_' or '.'")]
-PgUser = Annotated[str, AfterValidator(_pg_user)]
+K8sKey = Annotated[
+    str,
+    _pattern(K8S_KEY, "a key of letters, digits, '-', '_' or '.'"),
+    Crd(maxLength=253, pattern=K8S_KEY.pattern),
+]
+PgUser = Annotated[str, AfterValidator(_pg_user), Crd(maxLength=63, pattern=PG_NAME.pattern)]
 PgDatabase = Annotated[
-    str, _pattern(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'")
+    str,
+    _pattern(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'"),
+    Crd(maxLength=63, pattern=PG_NAME.pattern),
 ]
-RoleArn = Annotated[str, _pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")]
+RoleArn = Annotated[
+    str,
+    _pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+    Crd(maxLength=600, pattern=ROLE_ARN.pattern),
+]
 ExternalId = Annotated[
-    str, Field(max_length=1224), _pattern(EXTERNAL_ID, "2-1224 letters, digits or +=,.@:/_-")
+    str,
+    Field(max_length=1224),
+    _pattern(EXTERNAL_ID, "2-1224 letters, digits or +=,.@:/_-"),
+    Crd(pattern=EXTERNAL_ID.pattern),
+]
+TagValue = Annotated[
+    str, Crd(maxLength=256, pattern=TAG_VALUE.pattern), Field(description="Tag value.")
 ]

@@ -1,6 +1,6 @@
 """source.method and source.restoreTime: the vocabulary and rules of restoring from the source
 cluster itself (PointInTime, Clone) rather than from a snapshot. Part of the resource
-contract (``spec.py`` re-exports it); pydantic-free, so the models and the CRD generator
+contract (``restore.py`` builds on it); pydantic-free, so the models and the CRD renderer
 share it."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The AuroraRestoreSchedule resource contract: a cron schedule that creates AuroraRestores.
 
-Like ``spec.py`` this imports pydantic (and croniter and zoneinfo for the two rules a regex
+Like ``restore.py`` this imports pydantic (and croniter and zoneinfo for the two rules a regex
 cannot express) and nothing that talks to AWS or Kubernetes.
 """
 
@@ -16,16 +16,11 @@ from typing import Annotated, Any
 from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, Field, StrictBool, ValidationError
 
-from .spec import (
-    AuroraRestoreSpec,
-    Condition,
-    Duration,
-    Model,
-    SpecError,
-    StatusModel,
-    _field_path,
-    _sentence,
-)
+from .names import RUN_NOW_ANNOTATION
+from .restore import AuroraRestoreSpec, Model, SpecError, _field_path, _sentence
+from .rules import Duration
+from .schema import Crd
+from .status import Conditions, Generation, StatusModel, Time, conditions, unset
 
 _CRON_MACROS = ("yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly")
 # Exactly five fields (croniter would also take a sixth, seconds, which is not standard
@@ -69,9 +64,14 @@ def _time_zone(value: str) -> str:
     return value
 
 
-CronSchedule = Annotated[str, AfterValidator(_cron)]
-TimeZone = Annotated[str, AfterValidator(_time_zone)]
+CronSchedule = Annotated[
+    str, AfterValidator(_cron), Crd(minLength=1, maxLength=128, pattern=CRON_SHAPE.pattern)
+]
+TimeZone = Annotated[
+    str, AfterValidator(_time_zone), Crd(minLength=1, maxLength=64, pattern=TIME_ZONE_SHAPE.pattern)
+]
 HistoryLimit = Annotated[int, Field(ge=0, le=100, strict=True)]
+_HISTORY = "How many finished runs with this result to keep (0-100)."
 
 
 class ConcurrencyPolicy(StrEnum):
@@ -81,29 +81,55 @@ class ConcurrencyPolicy(StrEnum):
 
 
 class AuroraRestoreScheduleSpec(Model):
-    schedule: CronSchedule
-    time_zone: TimeZone = "UTC"
-    # Each run's AuroraRestore spec; source.date left unset means "the day before the run's
-    # scheduled time in time_zone", resolved when the run is created.
-    template: AuroraRestoreSpec
-    suspend: StrictBool = False
-    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.Forbid
+    """When to restore, and the restore to create each time."""
+
+    schedule: CronSchedule = Field(
+        description="Standard 5-field cron (minute hour day-of-month month day-of-week), e.g. "
+        "'0 3 * * *', or @hourly, @daily, @weekly, @monthly, @yearly."
+    )
+    time_zone: TimeZone = Field(
+        "UTC",
+        description="IANA time zone of the schedule, e.g. Europe/Berlin; also the zone in "
+        "which 'yesterday' is resolved for each run.",
+    )
+    # source.date left unset means "the day before the run's scheduled time in time_zone",
+    # resolved when the run is created.
+    template: AuroraRestoreSpec = Field(
+        description="The AuroraRestore spec of each run. When source.date is unset, each run "
+        "restores the day before its scheduled time, in timeZone."
+    )
+    suspend: StrictBool = Field(
+        False, description="Create no new runs while true; running ones go on."
+    )
+    concurrency_policy: ConcurrencyPolicy = Field(
+        ConcurrencyPolicy.Forbid,
+        description="When a run is due while the previous one is still running: Forbid skips "
+        "the new run, Replace stops the running one first.",
+    )
     # None: a missed run starts however late (at most one is caught up).
-    starting_deadline: Duration | None = None
-    successful_runs_history_limit: HistoryLimit = 3
-    failed_runs_history_limit: HistoryLimit = 3
+    starting_deadline: Duration | None = Field(
+        None,
+        description="How late a missed run may still start, e.g. 2h; unset means no limit. At "
+        "most one missed run is caught up.",
+    )
+    successful_runs_history_limit: HistoryLimit = Field(3, description=_HISTORY)
+    failed_runs_history_limit: HistoryLimit = Field(3, description=_HISTORY)
 
 
 class AuroraRestoreScheduleStatus(StatusModel):
-    observed_generation: int | None = None
-    last_schedule_time: str | None = None
-    last_successful_time: str | None = None
-    next_schedule_time: str | None = None
-    active: str | None = None  # name of the running child AuroraRestore
-    last_result: str | None = None  # Completed or Failed
-    message: str | None = None
-    conditions: list[Condition] = []
-    run_now_token: str | None = None  # the dbrestore.io/run-now value last answered
+    """Written by the operator: the schedule's runs."""
+
+    observed_generation: Generation | None = unset("The spec generation this status is about.")
+    last_schedule_time: Time | None = unset("When the last run was created (RFC 3339).")
+    last_successful_time: Time | None = unset(
+        "When the last run that completed was created (RFC 3339)."
+    )
+    next_schedule_time: Time | None = unset("When the next run is due (RFC 3339).")
+    active: str | None = unset("Name of the AuroraRestore currently running, if any.")
+    last_result: str | None = unset("Phase the last finished run ended in: Completed or Failed.")
+    message: str | None = unset("One human sentence about the schedule.")
+    conditions: Conditions = conditions("Ready, Reconciling, Stalled (kstatus), Suspended, Active.")
+    run_now_token: str | None = unset(f"The {RUN_NOW_ANNOTATION} annotation value last answered.")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

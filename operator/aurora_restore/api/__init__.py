@@ -1,0 +1,1 @@
+"""The resource contract, written once: names, models, rules, and the CRD renderer."""
