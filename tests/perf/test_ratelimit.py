@@ -117,7 +117,7 @@ def test_a_throttled_region_slows_down_and_looks_again_less_often(aws: AwsSandbo
     assert bucket is not None and bucket.throttles == 1
     assert bucket.slowdown() > 1.5
     # The shared cache of that region is kept longer in proportion.
-    assert rds.describer(SOURCE, CLUSTERS)._ttl() > 1.5
+    assert rds.reads.describer(SOURCE, CLUSTERS)._ttl() > 1.5
     other = rds.limits.bucket(TARGET)
     assert other is not None and other.slowdown() == 1
 

@@ -1,0 +1,231 @@
+"""How RDS reads are shared and paced: the region refresh, fresh reads, the call budget.
+
+``rds.py`` maps the RDS API onto our types; this module decides when those calls are made:
+
+- **Shared status checks.** One :class:`~aurora_restore.aws.batching.Describer` per region
+  and kind answers every restore waiting there from one filtered ``Describe*`` (see
+  ``batching.py``). A status check (a waiting step) may be answered from its short-lived
+  cache; the reads before a mutating call must come from a Describe that started after the
+  tick did (``ReadPolicy.since``) or after the read itself.
+- **The region refresh.** A background thread describes what restores wait on when it is
+  due, and wakes them when their objects change; a restore that it follows sleeps until
+  POLL_INTERVAL instead of polling itself (``Followed``).
+- **The budget.** Every RDS call takes a token of its region's bucket (``ratelimit.py``)
+  first. A shared Describe waits for its token; a restore's own call in the operator is
+  deferred instead (``Deferred``), and the step runs again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..pipeline.context import READS, Deferred
+from .batching import WATCHER, Describer
+from .clients import THROTTLING, Clients
+from .ratelimit import RegionLimits
+
+log = logging.getLogger(__name__)
+
+# (region, kind, identifiers) -> {identifier.lower(): item} of those that exist.
+RegionFetch = Callable[[str, str, list[str]], dict[str, Any]]
+# kind -> the item's status (for the wake-ups).
+StatusOf = Callable[[str, Any], str]
+
+
+@dataclass(frozen=True)
+class RdsTuning:
+    """How status checks are shared and paced (from the operator settings)."""
+
+    batching: bool = True
+    cache_ttl: float = 1.0
+    batch_window: float = 0.02
+    # Identifiers asked about within this many seconds ride along in every Describe.
+    watch_for: float = 120.0
+    rate_limit: float = 0.0
+    rate_burst: int = 200
+    # The region refresh (see batching.py): as often as one restore polling every
+    # ``refresh_interval``, shared by all in progress, never more often than the floor.
+    refresh_interval: float = 30.0
+    refresh_floor: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RdsTuning:
+        return cls(
+            batching=settings.aws_batching,
+            cache_ttl=settings.cache_ttl_seconds,
+            batch_window=settings.aws_batch_window,
+            watch_for=2 * settings.poll_seconds + 10,
+            rate_limit=settings.aws_rate_limit,
+            rate_burst=settings.aws_rate_burst,
+            refresh_interval=settings.poll_seconds,
+            refresh_floor=settings.poll_floor_seconds,
+        )
+
+
+def fresh_since() -> float | None:
+    """None when a status check may use the cache; else the moment answers must follow."""
+    policy = READS.get()
+    if policy is not None and policy.cached:
+        return None
+    if policy is not None and policy.since is not None:
+        return policy.since
+    return time.monotonic()
+
+
+class RdsReads:
+    """The describers of every region and kind, their refresh, and the regions' budgets."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        tuning: RdsTuning,
+        fetch: RegionFetch,
+        status_of: StatusOf,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clients = clients
+        self.tuning = tuning
+        self._fetch = fetch
+        self._status_of = status_of
+        # The cache's clock (a test may pass a fake one); the rate limit always paces real
+        # calls in real time.
+        self.clock = clock
+        self.limits = RegionLimits(tuning.rate_limit, tuning.rate_burst)
+        self._describers: dict[tuple[str, str], Describer] = {}
+        self._hooked: set[str] = set()
+        self._lock = threading.Lock()
+        self.refreshing = False
+        self._refresh_period = 0.5
+
+    # -- the budget --------------------------------------------------------------------------
+
+    def call(
+        self, region: str, operation: str, shared: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        """One RDS call within the region's budget. A ``shared`` call (a batched status
+        check, answering many restores) waits for its token; a restore's own call in the
+        operator is deferred instead (see ratelimit.py), outside it waits too."""
+        self._hook_throttling(region)
+        watcher = WATCHER.get()
+        if shared or watcher is None:
+            self.limits.acquire(region)
+        else:
+            after = self.limits.take_or_defer(region, watcher)
+            if after > 0:
+                raise Deferred(after, f"Waiting for the AWS call budget of {region}")
+        return self.clients.call("rds", region, operation, **params)
+
+    def _hook_throttling(self, region: str) -> None:
+        """Every throttling answer slows the region down, including those that botocore
+        retried by itself (its ``needs-retry`` event sees every attempt, the last one too)."""
+        if region in self._hooked:
+            return
+        with self._lock:
+            if region in self._hooked:
+                return
+            self._hooked.add(region)
+        limits = self.limits
+
+        def on_retry(response: Any = None, **_: Any) -> None:
+            if not response:
+                return
+            code = (response[1] or {}).get("Error", {}).get("Code")
+            if code in THROTTLING:
+                limits.throttled(region)
+
+        self.clients.client("rds", region).meta.events.register("needs-retry.rds", on_retry)
+
+    # -- shared status checks ----------------------------------------------------------------
+
+    def describer(self, region: str, kind: str) -> Describer:
+        key = (region, kind)
+        with self._lock:
+            found = self._describers.get(key)
+            if found is None:
+                found = self._describers[key] = Describer(
+                    fetch=lambda ids: self._fetch(region, kind, ids),
+                    status_of=lambda item: self._status_of(kind, item),
+                    ttl=lambda: self.tuning.cache_ttl * self.limits.slowdown(region),
+                    window=self.tuning.batch_window,
+                    watch_for=self.tuning.watch_for,
+                    clock=self.clock,
+                )
+            return found
+
+    def shared(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
+        """{identifier.lower(): item or None} from the region's shared Describe, as fresh as
+        the read policy of the step asks; notes whether the region refresh follows them."""
+        describer = self.describer(region, kind)
+        items = describer.get_many(identifiers, fresh_since())
+        self.note_followed(region, describer)
+        return items
+
+    def mutated(self, region: str, kind: str, identifier: str | None) -> None:
+        """After a mutating call: what is cached of ``identifier`` is no longer true."""
+        if identifier and self.tuning.batching:
+            self.describer(region, kind).invalidate(identifier)
+
+    # -- the region refresh ------------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Refresh, in every region and kind, the objects that restores wait on, when due;
+        the operator calls this every half second or so. Returns how many Describes."""
+        done = 0
+        with self._lock:
+            describers = list(self._describers.items())
+        for (region, kind), describer in describers:
+            slowdown = self.limits.slowdown(region)
+            try:
+                if describer.refresh_if_due(
+                    self.tuning.refresh_interval * slowdown, self.tuning.refresh_floor * slowdown
+                ):
+                    log.debug("refreshed %s in %s", kind, region)
+                    done += 1
+            except Exception as exc:  # the restores' own checks will report it
+                log.debug("region refresh failed in %s: %s", region, exc)
+        return done
+
+    def start_refresher(self, period: float = 0.5) -> threading.Event:
+        """Run :meth:`refresh` in a background thread until the returned event is set."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(period):
+                self.refresh()
+
+        def run() -> None:
+            self.refreshing = True
+            try:
+                loop()
+            finally:
+                self.refreshing = False
+
+        self._refresh_period = period
+        if self.tuning.batching:
+            threading.Thread(target=run, name="rds-refresh", daemon=True).start()
+        return stop
+
+    def _followed_within(self, region: str, describer: Describer) -> float | None:
+        """Within how long the region refresh looks again at a describer's objects and
+        wakes whoever asked; None when it will not (no refresh, or nobody to wake)."""
+        if not self.refreshing or WATCHER.get() is None:
+            return None
+        slowdown = self.limits.slowdown(region)
+        period = describer.refresh_period(
+            self.tuning.refresh_interval * slowdown, self.tuning.refresh_floor * slowdown
+        )
+        return period + self._refresh_period + self.tuning.cache_ttl * slowdown
+
+    def note_followed(self, region: str, describer: Describer | None) -> None:
+        """Tell the step's read policy whether (and within how long) the region refresh
+        follows what it just read; ``describer`` None: nothing follows it."""
+        policy = READS.get()
+        if policy is None or policy.followed is None:
+            return
+        within = self._followed_within(region, describer) if describer else None
+        policy.followed.note(within)
