@@ -107,6 +107,15 @@ class TokenBucket:
             queue = len(self._waiting) + max(0.0, 1.0 - self._tokens)
             return max(1.0, queue / self.rate) * random.uniform(0.5, 1.5)
 
+    def contended(self) -> bool:
+        """Whether callers were turned away and have not had their token yet."""
+        with self._lock:
+            now = self._clock()
+            for other, since in list(self._waiting.items()):
+                if now - since > DEMAND_HORIZON:
+                    del self._waiting[other]
+            return bool(self._waiting)
+
     def throttled(self) -> None:
         """AWS said slow down: halve the rate and drop the saved-up burst."""
         with self._lock:
@@ -166,6 +175,10 @@ class RegionLimits:
         bucket = self.bucket(region)
         if bucket:
             bucket.throttled()
+
+    def contended(self, region: str) -> bool:
+        bucket = self.bucket(region)
+        return bucket.contended() if bucket else False
 
     def slowdown(self, region: str) -> float:
         bucket = self.bucket(region)

@@ -31,6 +31,14 @@ from .ratelimit import RegionLimits
 
 log = logging.getLogger(__name__)
 
+# The region refresh's shortest period while the region's budget has room: a change is seen
+# within about half of it. When restores wait for tokens, the refresh falls back to the
+# tuning's floor (POLL_FLOOR), so that the budget goes to their progress; when AWS throttles,
+# both stretch with the region's slowdown.
+REFRESH_FLOOR = 0.75
+# How often the refresher thread asks whether a refresh is due (cheap when it is not).
+REFRESH_TICK = 0.1
+
 # (region, kind, identifiers) -> {identifier.lower(): item} of those that exist.
 RegionFetch = Callable[[str, str, list[str]], dict[str, Any]]
 # kind -> the item's status (for the wake-ups).
@@ -100,7 +108,7 @@ class RdsReads:
         self._hooked: set[str] = set()
         self._lock = threading.Lock()
         self.refreshing = False
-        self._refresh_period = 0.5
+        self._refresh_period = REFRESH_TICK
 
     # -- the budget --------------------------------------------------------------------------
 
@@ -154,6 +162,8 @@ class RdsReads:
                     window=self.tuning.batch_window,
                     watch_for=self.tuning.watch_for,
                     clock=self.clock,
+                    # A woken restore acts on the Describe that woke it for this long.
+                    hold=self.tuning.refresh_interval,
                 )
             return found
 
@@ -179,18 +189,23 @@ class RdsReads:
         with self._lock:
             describers = list(self._describers.items())
         for (region, kind), describer in describers:
-            slowdown = self.limits.slowdown(region)
             try:
-                if describer.refresh_if_due(
-                    self.tuning.refresh_interval * slowdown, self.tuning.refresh_floor * slowdown
-                ):
+                if describer.refresh_if_due(*self._pace(region)):
                     log.debug("refreshed %s in %s", kind, region)
                     done += 1
             except Exception as exc:  # the restores' own checks will report it
                 log.debug("region refresh failed in %s: %s", region, exc)
         return done
 
-    def start_refresher(self, period: float = 0.5) -> threading.Event:
+    def _pace(self, region: str) -> tuple[float, float]:
+        """(interval, floor) of the region refresh now (see REFRESH_FLOOR)."""
+        slowdown = self.limits.slowdown(region)
+        floor = self.tuning.refresh_floor
+        if not self.limits.contended(region):
+            floor = min(floor, REFRESH_FLOOR)
+        return self.tuning.refresh_interval * slowdown, floor * slowdown
+
+    def start_refresher(self, period: float = REFRESH_TICK) -> threading.Event:
         """Run :meth:`refresh` in a background thread until the returned event is set."""
         stop = threading.Event()
 
@@ -212,14 +227,12 @@ class RdsReads:
 
     def _followed_within(self, region: str, describer: Describer) -> float | None:
         """Within how long the region refresh looks again at a describer's objects and
-        wakes whoever asked; None when it will not (no refresh, or nobody to wake)."""
+        wakes whoever asked; None when it will not (no refresh, or nobody to wake). The
+        describer keeps that promise (``Describer.follow``)."""
         if not self.refreshing or WATCHER.get() is None:
             return None
-        slowdown = self.limits.slowdown(region)
-        period = describer.refresh_period(
-            self.tuning.refresh_interval * slowdown, self.tuning.refresh_floor * slowdown
-        )
-        return period + self._refresh_period + self.tuning.cache_ttl * slowdown
+        period = describer.follow(*self._pace(region))
+        return period + self._refresh_period + self.tuning.cache_ttl * self.limits.slowdown(region)
 
     def note_followed(self, region: str, describer: Describer | None) -> None:
         """Tell the step's read policy whether (and within how long) the region refresh
