@@ -12,7 +12,11 @@
   POLL_INTERVAL instead of polling itself (``Followed``).
 - **The budget.** Every RDS call takes a token of its region's bucket (``ratelimit.py``)
   first. A shared Describe waits for its token; a restore's own call in the operator is
-  deferred instead (``Deferred``), and the step runs again later.
+  deferred instead (``Deferred``), and the step runs again later. A step that reads fresh
+  before its own call (copy, restore, create, delete) takes that call's token before the
+  read, and so does every read of a restore already queued for a token: deferred, it has
+  read nothing, and when it runs it is not deferred after reading, so the budget is not
+  spent on reads that a retry would repeat.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ log = logging.getLogger(__name__)
 # tuning's floor (POLL_FLOOR), so that the budget goes to their progress; when AWS throttles,
 # both stretch with the region's slowdown.
 REFRESH_FLOOR = 0.75
+# A token taken for a restore's own call before its fresh read is used within this long (the
+# same tick), or given up.
+RESERVED_FOR = 10.0
 # How often the refresher thread asks whether a refresh is due (cheap when it is not).
 REFRESH_TICK = 0.1
 
@@ -106,6 +113,8 @@ class RdsReads:
         self.limits = RegionLimits(tuning.rate_limit, tuning.rate_burst)
         self._describers: dict[tuple[str, str], Describer] = {}
         self._hooked: set[str] = set()
+        # (region, watcher) -> when a token was taken for that restore's next own call.
+        self._reserved: dict[tuple[str, Any], float] = {}
         self._lock = threading.Lock()
         self.refreshing = False
         self._refresh_period = REFRESH_TICK
@@ -122,11 +131,39 @@ class RdsReads:
         watcher = WATCHER.get()
         if shared or watcher is None:
             self.limits.acquire(region)
-        else:
-            after = self.limits.take_or_defer(region, watcher)
-            if after > 0:
-                raise Deferred(after, f"Waiting for the AWS call budget of {region}")
+        elif not self._reservation(region, watcher, take=True):
+            self._admit(region, watcher)
         return self.clients.call("rds", region, operation, **params)
+
+    def _admit(self, region: str, watcher: Any) -> None:
+        after = self.limits.take_or_defer(region, watcher)
+        if after > 0:
+            raise Deferred(after, f"Waiting for the AWS call budget of {region}")
+
+    def _reservation(self, region: str, watcher: Any, take: bool) -> bool:
+        """Whether a token taken for this restore's own call is held (and, with ``take``,
+        use it up)."""
+        with self._lock:
+            held = self._reserved.pop((region, watcher), None) if take else None
+            if not take:
+                held = self._reserved.get((region, watcher))
+            return held is not None and time.monotonic() - held < RESERVED_FOR
+
+    def _reserve(self, region: str) -> None:
+        """Before a restore's fresh read: its own call's token now, or Deferred before
+        anything is read (see the module's docstring)."""
+        watcher = WATCHER.get()
+        if watcher is None or self.limits.bucket(region) is None:
+            return
+        if self._reservation(region, watcher, take=False):
+            return
+        self._admit(region, watcher)
+        with self._lock:
+            now = time.monotonic()
+            for key, since in list(self._reserved.items()):
+                if now - since >= RESERVED_FOR:
+                    del self._reserved[key]  # a step that read and then made no call
+            self._reserved[(region, watcher)] = now
 
     def _hook_throttling(self, region: str) -> None:
         """Every throttling answer slows the region down, including those that botocore
@@ -170,8 +207,11 @@ class RdsReads:
     def shared(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
         """{identifier.lower(): item or None} from the region's shared Describe, as fresh as
         the read policy of the step asks; notes whether the region refresh follows them."""
+        since = fresh_since()
+        if since is not None or self.limits.queued(region, WATCHER.get()):
+            self._reserve(region)
         describer = self.describer(region, kind)
-        items = describer.get_many(identifiers, fresh_since())
+        items = describer.get_many(identifiers, since)
         self.note_followed(region, describer)
         return items
 
