@@ -81,7 +81,7 @@ class Adapters:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.settings = settings
-        self.clients = clients or Clients()
+        self.clients = clients or Clients(workers=settings.workers)
         self.rds = RdsAdapter(
             self.clients, RdsTuning.from_settings(settings), lambda: self.clock().timestamp()
         )

@@ -239,7 +239,7 @@ def test_a_restore_is_followed_only_when_the_region_refresh_runs_and_can_wake_it
     stop = rds.start_refresher(period=3600)
     try:
         deadline = time.monotonic() + 5
-        while not rds._refreshing and time.monotonic() < deadline:
+        while not rds.reads.refreshing and time.monotonic() < deadline:
             time.sleep(0.01)
         assert check() is None  # nobody to wake
         token = WATCHER.set(lambda: None)

@@ -117,7 +117,7 @@ def test_a_throttled_region_slows_down_and_looks_again_less_often(aws: AwsSandbo
     assert bucket is not None and bucket.throttles == 1
     assert bucket.slowdown() > 1.5
     # The shared cache of that region is kept longer in proportion.
-    assert rds.describer(SOURCE, CLUSTERS)._ttl() > 1.5
+    assert rds.reads.describer(SOURCE, CLUSTERS)._ttl() > 1.5
     other = rds.limits.bucket(TARGET)
     assert other is not None and other.slowdown() == 1
 
@@ -176,3 +176,118 @@ def test_a_restore_over_budget_waits_without_counting_a_retry(
         assert fleet.aws.count("CopyDBClusterSnapshot") == 1
     finally:
         WATCHER.reset(token)
+
+
+class RunClock:
+    """One clock for a simulated run (the budget's and the driver's): the run moves it, and
+    a shared Describe waiting for its token moves it too (as its sleep would)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.fleet.clock.advance(seconds)
+
+
+def run_under_budget(fleet: Fleet, n: int, rate: float, burst: int) -> dict[str, int]:
+    """n restores driven as the operator's daemons drive them (each ticks when its last
+    tick said, exactly, or when woken), under a budget of ``rate`` calls/s and ``burst``;
+    returns RDS calls by operation."""
+    from aurora_restore.aws.ratelimit import RegionLimits
+    from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE
+
+    driver = fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT=str(rate))
+    clock = RunClock(fleet)
+    # The region refresh runs (the test calls it, as the operator's thread would).
+    driver.rds.reads.refreshing = True
+    driver.rds.reads.limits = driver.rds.limits = RegionLimits(rate, burst, clock, clock.sleep)
+    for model in (RDS_CLUSTER_SNAPSHOT, RDS_CLUSTER, RDS_INSTANCE):
+        fleet.aws.set_transition(model, {"progression": "manual", "times": 2})
+    names = [f"budget-{i}" for i in range(n)]
+    for name in names:
+        fleet.add(name, cross_region(f"staging-{name}"))
+    due = dict.fromkeys(names, 0.0)
+    callbacks = {name: (lambda name=name: due.__setitem__(name, clock.now)) for name in names}
+    fleet.aws.reset_calls()
+    step = 0.25
+    for _ in range(4000):
+        if all(fleet.phase(name) == "Completed" for name in names):
+            break
+        for name in names:
+            if due[name] > clock.now or fleet.phase(name) == "Completed":
+                continue
+            token = WATCHER.set(callbacks[name])
+            try:
+                tick = fleet.tick(name)
+            finally:
+                WATCHER.reset(token)
+            wait = tick.requeue_after if tick.requeue_after is not None else 30.0
+            due[name] = clock.now + (wait if tick.exact_wait else max(wait, 0.5))
+        driver.rds.reads.refresh()
+        clock.sleep(step)
+    assert {fleet.phase(name) for name in names} == {"Completed"}, [
+        (fleet.phase(name), (fleet.statuses[name] or {}).get("message")) for name in names
+    ]
+    bucket = driver.rds.limits.bucket(TARGET)
+    assert bucket is not None and bucket.deferred > 0, "the budget was never reached"
+    return {op: fleet.aws.count(op) for op in {op for op, _ in fleet.aws.calls("rds")}}
+
+
+def test_restores_complete_under_the_budget_each_call_once(fleet: Fleet) -> None:
+    # The default budget at N = 200 (10 calls/s, bursts of 200), scaled down tenfold.
+    n = 20
+    calls = run_under_budget(fleet, n, rate=1.0, burst=20)
+    mutating = ("CopyDBClusterSnapshot", "RestoreDBClusterFromSnapshot", "CreateDBInstance")
+    for operation in mutating + ("DeleteDBClusterSnapshot",):
+        assert calls.get(operation) == n, calls
+
+
+def test_a_deferred_restore_does_not_repeat_its_reads(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT="10")
+    fleet.add("r", cross_region("staging-reads"))
+    driver = fleet.driver
+    assert driver is not None
+    token = WATCHER.set(lambda: None)
+    try:
+        fleet.tick("r")  # snapshot-check
+        fleet.aws.reset_calls()
+        turns = iter([3.0, 2.0, 1.0])
+        with monkeypatch.context() as patched:
+            # Its turn in the region's queue comes after three tries.
+            patched.setattr(
+                driver.rds.limits, "take_or_defer", lambda region, key: next(turns, 0.0)
+            )
+            for wait in (3.0, 2.0, 1.0):
+                tick = fleet.tick("r")
+                assert tick.requeue_after == wait and tick.exact_wait
+            # Turned away three times, it read nothing: copy-snapshot's look for an earlier
+            # copy is made once, when the copy is made.
+            assert fleet.aws.calls("rds") == []
+            fleet.tick("r")
+        assert fleet.aws.count("DescribeDBClusterSnapshots", TARGET) == 1
+        assert fleet.aws.count("CopyDBClusterSnapshot", TARGET) == 1
+    finally:
+        WATCHER.reset(token)
+
+
+def test_turns_are_served_in_order() -> None:
+    clock = FakeTime()
+    limits = RegionLimits(rate=10, burst=1, clock=clock, sleep=clock.sleep)
+    assert limits.take_or_defer(SOURCE, "first") == 0.0
+    waits = {key: limits.take_or_defer(SOURCE, key) for key in ("a", "b", "c")}
+    assert waits["a"] < waits["b"] < waits["c"]
+    # Back before its turn, b waits for it, even with a token there for a.
+    clock.now = waits["a"]
+    assert limits.take_or_defer(SOURCE, "b") > 0
+    assert limits.take_or_defer(SOURCE, "a") == 0.0
+    # A newcomer queues behind those waiting.
+    assert limits.take_or_defer(SOURCE, "late") > waits["c"] - clock.now
+    clock.now = waits["b"]
+    assert limits.take_or_defer(SOURCE, "b") == 0.0

@@ -17,14 +17,21 @@ them all from one ``Describe*`` call with a filter listing the identifiers:
   mutation, so the next check always asks AWS again and never sees a stale "absent".
 - **Wake-ups.** When a Describe shows that an object changed status (``copying`` to
   ``available``, present to gone), the restores that asked about it are told through the
-  callback they registered in :data:`WATCHER`; the operator wakes their daemons.
+  callback they registered in :data:`WATCHER`; the operator wakes their daemons. The one
+  that led the Describe is not told only of what it got from that Describe: an answer it
+  took from the cache may be older than the change. A woken restore's next status check is
+  answered by the Describe that woke it (for ``hold`` seconds, unless mutated since), even
+  past the TTL: waiting for a worker must not cost another Describe.
 - **Region refresh.** :meth:`Describer.refresh_if_due` (called by the operator every half
   second or so) describes everything still in progress when no one did for
   ``interval / n`` seconds, ``n`` being how many objects are in progress, never more often
   than ``floor``: the region spends the Describes that one restore polling every
   ``interval`` would, and each of the ``n`` restores sees its object finish within
   ``interval / n`` of it finishing. So restores created together, which poll in lockstep,
-  do not all wait for their own next look.
+  do not all wait for their own next look. A restore told that the refresh follows it
+  (:meth:`Describer.follow`) gets a promise: the refresh keeps looking that often even if the
+  others finished meanwhile and ``interval / n`` grew, so no restore sleeps on a promise
+  nobody keeps.
 
 The fetch function does the AWS side (filters, chunks, pagination); this module only
 decides who calls it and when.
@@ -85,6 +92,8 @@ class _Watch:
     asked: float
     watchers: set[Callable[[], None]] = field(default_factory=set)
     status: object = _UNKNOWN
+    # Watchers woken by the change in the cached entry, which may answer them past the TTL.
+    woken: set[Callable[[], None]] = field(default_factory=set)
 
 
 @dataclass
@@ -117,8 +126,10 @@ class Describer:
         watch_for: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        hold: float = 30.0,
     ) -> None:
         self._fetch = fetch
+        self._hold = hold
         self._status_of = status_of
         self._ttl = ttl
         self._window = window
@@ -135,6 +146,8 @@ class Describer:
         self._inflight: _Batch | None = None
         # When the last Describe started, by the cache's clock.
         self._last_describe: float | None = None
+        # What follow() promised: describe at least every so many seconds, until then.
+        self._promise: tuple[float, float] | None = None
         self.stats = DescriberStats()
 
     def get(self, identifier: str, fresh_since: float | None = None) -> Any | None:
@@ -168,11 +181,14 @@ class Describer:
                 entry = self._cache.get(key)
                 if entry is None:
                     continue
-                if (
-                    entry.started >= fresh_since
-                    if fresh_since is not None
-                    else 0 <= now - entry.at < ttl
-                ):
+                if fresh_since is not None:
+                    usable = entry.started >= fresh_since
+                else:
+                    # Within the TTL, or the change that woke this watcher (see _notify).
+                    age = now - entry.at
+                    woken = watcher is not None and watcher in self._watched[key].woken
+                    usable = 0 <= age < (max(ttl, self._hold) if woken else ttl)
+                if usable:
                     answers[key] = entry.item
             missing = set(keys) - set(answers)
             if not missing:
@@ -188,17 +204,19 @@ class Describer:
                     self._wait(inflight)
                     answers.update(self._answers(inflight, covered))
                     missing -= covered
+            seen: set[str] = set()
             if missing:
                 batch, leader = self._join(missing)
                 if leader:
                     changed = self._lead(batch)
+                    seen = missing
                 else:
                     self._wait(batch)
                     changed = []
                 answers.update(self._answers(batch, missing))
             else:
                 changed = []
-        self._notify(changed, watcher)
+        self._notify(changed, watcher, seen)
         return answers
 
     def invalidate(self, identifier: str) -> None:
@@ -206,8 +224,10 @@ class Describer:
         key = identifier.lower()
         with self._cond:
             self._cache.pop(key, None)
-            if key in self._watched:  # every key a Describe covers is watched
+            watch = self._watched.get(key)
+            if watch is not None:  # every key a Describe covers is watched
                 self._invalidated[key] = self._seq
+                watch.woken.clear()
 
     def watched(self) -> int:
         with self._cond:
@@ -232,15 +252,42 @@ class Describer:
         with self._cond:
             return max(floor, interval / max(1, self._in_progress(self._clock())))
 
-    def refresh_if_due(self, interval: float, floor: float) -> bool:
-        """Describe everything watched if objects are in progress and nobody described
-        them for ``max(floor, interval / in_progress)`` seconds. True when it did."""
+    def follow(self, interval: float, floor: float) -> float:
+        """Promise the caller that, until it would look itself (``interval`` from now), the
+        refresh describes what it watches at least every returned seconds (what
+        :meth:`refresh_period` says now), and keep it: however the number in progress
+        changes meanwhile, :meth:`refresh_if_due` describes that often."""
         with self._cond:
             now = self._clock()
+            period = max(floor, interval / max(1, self._in_progress(now)))
+            until = now + interval
+            if self._promise is not None and now < self._promise[1]:
+                period = min(period, self._promise[0])
+                until = max(until, self._promise[1])
+            self._promise = (period, until)
+            return period
+
+    def refresh_if_due(self, interval: float, floor: float) -> bool:
+        """Describe everything watched if objects are in progress and nobody described
+        them for ``max(floor, interval / in_progress)`` seconds, or a promise made by
+        :meth:`follow` asks for more. True when it did."""
+        with self._cond:
+            now = self._clock()
+            if self._pending is not None or self._inflight is not None:
+                return False
+            if self._last_describe is not None and now - self._last_describe < min(
+                floor, self._promise[0] if self._promise else floor
+            ):
+                return False  # the common case, decided without counting
             count = self._in_progress(now)
-            if not count or self._pending is not None or self._inflight is not None:
+            if not count:
                 return False
             due = max(floor, interval / count)
+            if self._promise is not None:
+                if now < self._promise[1]:
+                    due = min(due, self._promise[0])
+                else:
+                    self._promise = None
             if self._last_describe is not None and now - self._last_describe < due:
                 return False
             batch, _ = self._join(set())
@@ -321,6 +368,9 @@ class Describer:
                     status = self._status_of(item) if item is not None else _ABSENT
                     if watch.status is not _UNKNOWN and watch.status != status:
                         changed.append(watch)
+                        watch.woken = set(watch.watchers)
+                    elif watch.status != status:
+                        watch.woken.clear()
                     watch.status = status
         finally:
             batch.done = True
@@ -328,14 +378,21 @@ class Describer:
             self._cond.notify_all()
         return changed
 
-    def _notify(self, changed: list[_Watch], own: Callable[[], None] | None) -> None:
+    def _notify(
+        self,
+        changed: list[_Watch],
+        own: Callable[[], None] | None,
+        seen: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        """Wake the watchers of what changed; ``own`` (the caller that led the Describe)
+        only for what it did not get from it (``seen``: keys it was answered by it)."""
         if changed:
             log.debug(
                 "status changed: %s", ", ".join(f"{w.identifier}={w.status}" for w in changed)
             )
         for watch in changed:
             for watcher in list(watch.watchers):
-                if watcher is own:
+                if watcher is own and watch.identifier.lower() in seen:
                     continue
                 self.stats.wakeups += 1
                 try:

@@ -29,6 +29,11 @@ SOURCE_POLICY = "the source role's policy, docs/cross-account.md"
 # Assumed-role sessions kept at once (one per source role and run); the oldest goes first.
 ROLE_CACHE = 64
 ROLE_SESSION_SECONDS = 3600
+# Connections each client keeps per host beyond the worker threads: the threads of the
+# operator's own (the region refresh, the records), which call AWS outside the workers.
+POOL_SPARE = 4
+# botocore's own default, for clients made without a worker count (the CLI's one-offs).
+DEFAULT_WORKERS = 10 - POOL_SPARE
 
 
 class Clients:
@@ -37,9 +42,11 @@ class Clients:
         session: boto3.Session | None = None,
         max_retries: int = 3,
         role_arn: str | None = None,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
         self._session = session or boto3.Session()
         self._max_retries = max_retries
+        self._workers = workers
         # Set on the clients of an assumed role (the source account of a cross-account run).
         self.role_arn = role_arn
         self._config = botocore.config.Config(
@@ -47,6 +54,10 @@ class Clients:
             retries={"mode": "standard", "max_attempts": max_retries},
             connect_timeout=10,
             read_timeout=30,
+            # As many connections as threads that may call at once: with fewer, every call
+            # beyond the pool opens a TCP (and TLS) connection and urllib3 discards it after
+            # ("Connection pool is full").
+            max_pool_connections=workers + POOL_SPARE,
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -97,6 +108,7 @@ class Clients:
             boto3.Session(botocore_session=core, region_name=region),
             self._max_retries,
             role_arn=role_arn,
+            workers=self._workers,
         )
         role.observers.append(self._observe)
         role.role_observers = self.role_observers

@@ -8,10 +8,13 @@ most ``burst + rate * t`` calls start.
 
 Without a token, a caller either waits for one in its thread (the shared status checks,
 which are few, and anything outside the operator), or, when it can be asked to come back
-(a restore's own call in the operator, ``key`` given), is told how long to stay away: the
-number of restores already turned away, divided by the rate, with jitter. That keeps the
-operator's worker threads free for the restores that have tokens, and spreads the others
-out instead of having them all retry at once.
+(a restore's own call in the operator, ``key`` given), queues: it is given the next free
+slot, one ``1 / rate`` after the last one given, and told to come back then. Slots are
+served in order (FIFO): a newcomer, or a caller back before its slot (woken for another
+reason), takes a token only when the callers whose turn has come are served first. That
+keeps the operator's worker threads free for the restores that have tokens, serves the
+restores in the order they asked, and spreads them out instead of having them all retry
+at once.
 
 When AWS answers with a throttling error anyway, the region's rate is halved (down to a
 tenth of the setting) and then recovers linearly over ``recovery`` seconds: additive
@@ -21,13 +24,15 @@ configured a region currently runs, so that status checks can look again less of
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Hashable
 
-# How long a caller that was turned away is remembered as still wanting a token.
-DEMAND_HORIZON = 120.0
+# How long after its slot a queued caller keeps its place; one that does not come back by
+# then (its resource deleted, its daemon stopped) no longer holds the others up.
+SLOT_GRACE = 10.0
+# The shortest "come back in": a turn missed by a moment is not retried in a busy loop.
+MIN_WAIT = 0.05
 
 
 class TokenBucket:
@@ -53,8 +58,9 @@ class TokenBucket:
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._updated = clock()
-        # Callers turned away, by key: when they were last told to come back.
+        # Callers turned away, by key, in the order they came: their slot (when to come back).
         self._waiting: dict[Hashable, float] = {}
+        self._last_slot = float("-inf")
         self.throttles = 0
         self.taken = 0
         self.deferred = 0
@@ -69,17 +75,49 @@ class TokenBucket:
             self.rate = min(self.configured, self.rate + elapsed * self.configured / self.recovery)
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
 
-    def take(self, key: Hashable | None = None) -> float:
+    def take(self) -> float:
         """Take a token if there is one (returns 0.0); else the seconds until there is."""
         with self._lock:
             self._refill(self._clock())
-            if self._tokens >= 1.0 - 1e-9:  # float sums of refills may fall just short
-                self._tokens = max(0.0, self._tokens - 1.0)
-                self.taken += 1
-                if key is not None:
-                    self._waiting.pop(key, None)
+            return self._take()
+
+    def _take(self) -> float:
+        if self._tokens >= 1.0 - 1e-9:  # float sums of refills may fall just short
+            self._tokens = max(0.0, self._tokens - 1.0)
+            self.taken += 1
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+    def admit(self, key: Hashable) -> float:
+        """In queue order: a token now (0.0), or the seconds until ``key``'s slot."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            self._drop_late(now)
+            slot = self._waiting.get(key)
+            mine = slot is not None and slot <= now + 1e-9
+            # The tokens there are go first to the callers whose turn has come; one that is
+            # back early, or new, may have what is left over (callers late for their turn
+            # leave tokens that would otherwise be lost).
+            due = sum(1 for k, t in self._waiting.items() if t <= now + 1e-9 and k != key)
+            if self._tokens >= (1.0 if mine else 1.0 + due) - 1e-9:
+                self._take()
+                self._waiting.pop(key, None)
                 return 0.0
-            return (1.0 - self._tokens) / self.rate
+            if mine:
+                # Its turn, but a shared call had the token: it keeps its place.
+                return max((1.0 - self._tokens) / self.rate, MIN_WAIT)
+            if slot is None:
+                slot = max(now + max(0.0, 1.0 - self._tokens) / self.rate, self._last_slot)
+                slot += 0.0 if not self._waiting else 1.0 / self.rate
+                self._waiting[key] = self._last_slot = slot
+                self.deferred += 1
+            return max(slot - now, MIN_WAIT)
+
+    def _drop_late(self, now: float) -> None:
+        for other, slot in list(self._waiting.items()):
+            if now - slot > SLOT_GRACE:
+                del self._waiting[other]
 
     def acquire(self) -> float:
         """Take one token, waiting for it if needed; returns the seconds waited."""
@@ -94,18 +132,16 @@ class TokenBucket:
             self._sleep(delay)
             waited += delay
 
-    def come_back_in(self, key: Hashable) -> float:
-        """For a caller turned away: how long to stay away, given how many wait."""
+    def queued(self, key: Hashable) -> bool:
+        """Whether ``key`` waits for its turn."""
         with self._lock:
-            now = self._clock()
-            self._refill(now)
-            self._waiting[key] = now
-            for other, since in list(self._waiting.items()):
-                if now - since > DEMAND_HORIZON:
-                    del self._waiting[other]
-            self.deferred += 1
-            queue = len(self._waiting) + max(0.0, 1.0 - self._tokens)
-            return max(1.0, queue / self.rate) * random.uniform(0.5, 1.5)
+            return key in self._waiting
+
+    def contended(self) -> bool:
+        """Whether callers queue for a token."""
+        with self._lock:
+            self._drop_late(self._clock())
+            return bool(self._waiting)
 
     def throttled(self) -> None:
         """AWS said slow down: halve the rate and drop the saved-up burst."""
@@ -158,14 +194,20 @@ class RegionLimits:
     def take_or_defer(self, region: str, key: Hashable) -> float:
         """A token now (0.0), or how many seconds the caller ``key`` should stay away."""
         bucket = self.bucket(region)
-        if bucket is None or bucket.take(key) <= 0:
-            return 0.0
-        return bucket.come_back_in(key)
+        return bucket.admit(key) if bucket else 0.0
 
     def throttled(self, region: str) -> None:
         bucket = self.bucket(region)
         if bucket:
             bucket.throttled()
+
+    def queued(self, region: str, key: Hashable) -> bool:
+        bucket = self.bucket(region)
+        return bucket.queued(key) if bucket else False
+
+    def contended(self, region: str) -> bool:
+        bucket = self.bucket(region)
+        return bucket.contended() if bucket else False
 
     def slowdown(self, region: str) -> float:
         bucket = self.bucket(region)

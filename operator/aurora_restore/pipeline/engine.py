@@ -545,8 +545,10 @@ def _advance(ctx: Context, out: Outcome) -> None:
                 return
             result, followed = _act(ctx, stage, started)
         except Deferred as wait:
-            # The AWS call budget is spent: this step runs again later, as if it waited.
+            # The AWS call budget is spent: this step runs again later, as if it waited, at
+            # its turn in the region's queue (aws/ratelimit.py), not later.
             out.requeue_after = wait.after
+            out.exact_wait = True
             return
         except PortError as err:
             if not err.retryable:
