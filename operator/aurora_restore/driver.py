@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,11 +21,13 @@ from .aws.leases import DynamoLeases
 from .aws.network import NetworkAdapter
 from .aws.notify import SnsNotifier
 from .aws.rds import RdsAdapter, RdsTuning
+from .aws.record_writer import RecordWriter
 from .aws.records import Records
 from .aws.secrets import SecretsManagerReader
 from .aws.source import SourceAccountsAdapter
 from .db.port import PostgresDatabase
 from .pipeline import cleanup, guards
+from .pipeline import records as audit_keys
 from .pipeline.conditions import update_conditions
 from .pipeline.context import Context, PipelineConfig, StepResult, iso, operation_id
 from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
@@ -146,6 +149,15 @@ class Driver:
             settings.audit_table,
             settings.metrics_namespace,
         )
+        # Ticks hand their records to the writer; the operator runs it in a thread of its
+        # own (start()), the CLI and driver-level tests let each tick flush it.
+        self.writer = RecordWriter(
+            self.records, lambda: self.clock(), self._records_failed, settings.records_interval
+        )
+        self._failures: dict[str, str] = {}
+        self._failures_lock = threading.Lock()
+        # Operations whose records this process has reconciled with their state item.
+        self._seen: set[str] = set()
         self.leases = DynamoLeases(
             self.clients, settings.region, settings.state_table, settings.lease_seconds
         )
@@ -176,13 +188,34 @@ class Driver:
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
         token = logs.RESOURCE.set(resource.key)
         try:
-            return self._tick(resource, kube)
+            tick = self._tick(resource, kube)
         finally:
             logs.RESOURCE.reset(token)
+        # Records of this resource that the writer could not write (this tick's, inline, or
+        # an earlier one's in the background).
+        with self._failures_lock:
+            failure = self._failures.pop(resource.key, None)
+        if failure:
+            tick.events.append(Event("Warning", "RecordsFailed", failure))
+        return tick
+
+    def _records_failed(self, resource: str, message: str) -> None:
+        with self._failures_lock:
+            self._failures[resource] = message
+
+    def _reconcile(self, resource: Resource) -> None:
+        """The first look at an operation in this process: write the audit items its status
+        implies and its state item does not (a crash before the writer wrote them)."""
+        status = dict(resource.status or {})
+        op = status.get("operationId")
+        if op and op not in self._seen:
+            self._seen.add(op)
+            self.writer.reconcile(op, resource.key, status)
 
     def _tick(self, resource: Resource, kube: KubeSource) -> Tick:
         now = self.clock()
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
+        self._reconcile(resource)
         pending_change = False
         if needs_new_run(status, resource.generation, resource.rerun_token):
             op = operation_id(resource.uid, resource.generation or 0, resource.rerun_token)
@@ -401,19 +434,32 @@ class Driver:
         self._write(resource, outcome, self.clock())
 
     def _write(self, resource: Resource, outcome: Outcome, now: dt.datetime) -> None:
-        """Records never block the restore: the status is the source of truth."""
-        op = outcome.status.operation_id or "unknown"
-        try:
-            if outcome.audit:
-                self.records.audit(op, outcome.audit, resource.key, now)
-            if outcome.phase_changed or outcome.status.phase is Phase.Pending:
-                self.records.save_state(outcome.status, resource.key, now)
-            if outcome.metrics:
-                self.records.metrics(outcome.metrics, now)
-        except PortError as err:
-            log.warning(
-                "could not write records: %s",
-                err.message,
-                extra={"operation_id": op, "resource": resource.key},
+        """Hand the tick's records to the writer: records never block the restore (the
+        status is the source of truth, and what it implies is re-derived after a crash)."""
+        status = outcome.status
+        op = status.operation_id or "unknown"
+        self._seen.add(op)
+        second = iso(now)
+        phase = status.phase.value
+        error_step = status.error.step if status.error else None
+        keyed = [
+            (
+                audit_keys.audit_key(
+                    second,
+                    audit_keys.rank(
+                        e.step,
+                        e.status,
+                        e.seq,
+                        audit_keys.after_failure(e.step, phase, error_step),
+                    ),
+                ),
+                e,
             )
-            outcome.events.append(Event("Warning", "RecordsFailed", err.message))
+            for e in outcome.audit
+        ]
+        # The state item moves with the audit items: it is their watermark.
+        changed = outcome.phase_changed or status.phase is Phase.Pending
+        state = status.to_dict() if keyed or changed or outcome.metrics else None
+        self.writer.submit(op, resource.key, keyed, state, outcome.metrics, now)
+        if not self.writer.running:
+            self.writer.flush()
