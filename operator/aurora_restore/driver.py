@@ -189,6 +189,9 @@ class Driver:
         token = logs.RESOURCE.set(resource.key)
         try:
             tick = self._tick(resource, kube)
+            if not self.writer.running:
+                # No writer thread (the CLI, driver-level tests): the tick writes its records.
+                self.writer.flush()
         finally:
             logs.RESOURCE.reset(token)
         # Records of this resource that the writer could not write (this tick's, inline, or
@@ -432,6 +435,8 @@ class Driver:
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         outcome = Outcome(status, audit=[AuditEntry(step, state, details)])
         self._write(resource, outcome, self.clock())
+        if not self.writer.running:
+            self.writer.flush()
 
     def _write(self, resource: Resource, outcome: Outcome, now: dt.datetime) -> None:
         """Hand the tick's records to the writer: records never block the restore (the
@@ -461,5 +466,3 @@ class Driver:
         changed = outcome.phase_changed or status.phase is Phase.Pending
         state = status.to_dict() if keyed or changed or outcome.metrics else None
         self.writer.submit(op, resource.key, keyed, state, outcome.metrics, now)
-        if not self.writer.running:
-            self.writer.flush()
