@@ -158,6 +158,7 @@ class Driver:
         self._failures_lock = threading.Lock()
         # Operations whose records this process has reconciled with their state item.
         self._seen: set[str] = set()
+        self._local = threading.local()
         self.leases = DynamoLeases(
             self.clients, settings.region, settings.state_table, settings.lease_seconds
         )
@@ -188,9 +189,13 @@ class Driver:
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
         token = logs.RESOURCE.set(resource.key)
         try:
+            self._local.recorded = False
             tick = self._tick(resource, kube)
-            if not self.writer.running:
+            if not self.writer.running or (tick.requeue_after is None and self._local.recorded):
                 # No writer thread (the CLI, driver-level tests): the tick writes its records.
+                # With one, the run's last tick still writes what is queued before its status
+                # says it ended, so whoever reads that status finds the whole trail (once a
+                # run, and bounded: under throttling the writer thread takes over).
                 self.writer.flush()
         finally:
             logs.RESOURCE.reset(token)
@@ -466,3 +471,4 @@ class Driver:
         changed = outcome.phase_changed or status.phase is Phase.Pending
         state = status.to_dict() if keyed or changed or outcome.metrics else None
         self.writer.submit(op, resource.key, keyed, state, outcome.metrics, now)
+        self._local.recorded = True

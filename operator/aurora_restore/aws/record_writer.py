@@ -53,6 +53,10 @@ class Retry:
 # The background writer can afford patience; a caller that flushes inside its tick cannot.
 BACKGROUND = Retry()
 INLINE = Retry(attempts=1, base=0.05, ceiling=0.2)
+BARRIER = Retry(attempts=0)
+# How long the end of a run waits for a flush of the writer thread in progress (normally
+# milliseconds; under throttling the run ends without waiting for the writer's backoff).
+BARRIER_WAIT = 1.0
 # A row that failed this many flushes in a row is given up (re-derived on the next start).
 FLUSHES_PER_ROW = 3
 
@@ -180,8 +184,13 @@ class RecordWriter:
                 self.sleep(1.0)
 
     def flush(self) -> None:
-        """Write everything queued now, in the caller's thread (no background writer)."""
-        self._drain(INLINE if not self.running else BACKGROUND)
+        """Write everything queued now, in the caller's thread: with no background writer
+        (then what fails is reported), or at the end of a run (one try, no sleep: what fails
+        stays queued for the writer thread, which retries and reports)."""
+        if self.running:
+            self._drain(BARRIER, report=False, wait=BARRIER_WAIT)
+        else:
+            self._drain(INLINE)
 
     def _take(self) -> _Pending:
         with self._cond:
@@ -195,40 +204,48 @@ class RecordWriter:
             merged = _Pending(
                 rows=back.rows + now.rows,
                 states={**back.states, **now.states},
-                metrics=now.metrics,
+                metrics=back.metrics + now.metrics,
                 reconcile={**back.reconcile, **now.reconcile},
             )
             self._pending = merged
 
-    def _drain(self, retry: Retry) -> None:
-        with self._flushing:
-            work = self._take()
-            if not work:
-                return
-            back = _Pending()
-            failed: dict[str, str] = {}  # op -> message
-            resources = {r.op: r.resource for r in work.rows}
-            resources.update({op: s.resource for op, s in work.states.items()})
-            resources.update({op: s.resource for op, s in work.reconcile.items()})
-            self._resolve(work, back, failed, retry)
-            self._write_rows(work.rows, work.states, back, failed, retry)
-            # The watermark: a state item only once its operation's audit items are in.
-            blocked = failed.keys() | {r.op for r in back.rows} | back.reconcile.keys()
-            states = {op: s for op, s in work.states.items() if op not in blocked}
-            back.states.update({op: s for op, s in work.states.items() if op in blocked})
-            self._write_states(states, back, failed, retry)
-            self._write_metrics(work.metrics, resources, failed, retry)
-            if back:
-                self._give_back(back)
-            for op, message in failed.items():
-                if op not in self._reported:
-                    self._reported.add(op)
-                    log.warning(
-                        "could not write records: %s",
-                        message,
-                        extra={"operation_id": op, "resource": resources.get(op, "")},
-                    )
-                    self.on_failed(resources.get(op, ""), message)
+    def _drain(self, retry: Retry, report: bool = True, wait: float = -1) -> None:
+        if not self._flushing.acquire(timeout=wait):
+            return
+        try:
+            self._drain_locked(retry, report)
+        finally:
+            self._flushing.release()
+
+    def _drain_locked(self, retry: Retry, report: bool) -> None:
+        work = self._take()
+        if not work:
+            return
+        back = _Pending()
+        failed: dict[str, str] = {}  # op -> message
+        resources = {r.op: r.resource for r in work.rows}
+        resources.update({op: s.resource for op, s in work.states.items()})
+        resources.update({op: s.resource for op, s in work.reconcile.items()})
+        self._resolve(work, back, failed, retry)
+        self._write_rows(work.rows, work.states, back, failed, retry)
+        # The watermark: a state item only once its operation's audit items are in.
+        blocked = failed.keys() | {r.op for r in back.rows} | back.reconcile.keys()
+        states = {op: s for op, s in work.states.items() if op not in blocked}
+        back.states.update({op: s for op, s in work.states.items() if op in blocked})
+        self._write_states(states, back, failed, retry)
+        self._write_metrics(work.metrics, resources, back if not report else None, failed, retry)
+        if back:
+            self._give_back(back)
+        for op, message in failed.items() if report else ():
+            if op not in self._reported:
+                self._reported.add(op)
+                log.warning(
+                    "could not write records: %s",
+                    message,
+                    extra={"operation_id": op, "resource": resources.get(op, "")},
+                )
+                self.on_failed(resources.get(op, ""), message)
+        if report:
             self._reported -= {op for op in resources if op not in failed}
 
     def _call(self, operation: str, fn: Callable[[], Any], retry: Retry) -> Any:
@@ -359,6 +376,7 @@ class RecordWriter:
         self,
         metrics: list[tuple[str, dict[str, Any]]],
         resources: dict[str, str],
+        back: _Pending | None,
         failed: dict[str, str],
         retry: Retry,
     ) -> None:
@@ -369,6 +387,9 @@ class RecordWriter:
             try:
                 self._call("PutMetricData", lambda d=data: self.records.put_metric_data(d), retry)
             except PortError as err:
+                if back is not None:  # one quick try at the end of a run: the writer retries
+                    back.metrics.extend(chunk)
+                    continue
                 # Metrics are not re-derived: a lost point is only reported.
                 for resource, _ in chunk:
                     failed.setdefault(by_resource.get(resource, resource), err.message)
