@@ -189,18 +189,25 @@ def cmd_operator(args: argparse.Namespace) -> int:
     namespaces = tuple(args.namespace or ()) or settings.namespaces
     if args.all_namespaces:
         namespaces = ()
-    handlers.configure(handlers.Runtime(settings=settings, driver=Driver(settings), api_client=api))
+    driver = Driver(settings)
+    # Records are written by a thread of their own, not inside the restores' ticks.
+    driver.writer.start()
+    handlers.configure(handlers.Runtime(settings=settings, driver=driver, api_client=api))
     log.info(
         "%s %s watching %s",
         COMPONENT,
         __version__,
         ", ".join(namespaces) if namespaces else "all namespaces",
     )
-    kopf.run(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-    )
+    try:
+        kopf.run(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+        )
+    finally:
+        # A clean shutdown writes what is queued (a crash is covered by re-derivation).
+        driver.writer.stop()
     return EXIT_COMPLETED
 
 

@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import logs
 from .api.restore import AuroraRestoreSpec, SpecError, validate_spec
 from .api.status import AuroraRestoreStatus, Phase, StepState
+from .aws.clients import Clients
+from .aws.record_writer import RecordWriter
 from .pipeline import cleanup, guards
+from .pipeline import records as audit_keys
 from .pipeline.conditions import update_conditions
 from .pipeline.context import Context, StepResult, iso, operation_id
 from .pipeline.engine import AuditEntry, Event, Outcome, advance, begin, refuse, reject
 from .pipeline.errors import PortError, StepFailure
+from .pipeline.ports import Database
 from .pipeline.steps import sns_notification
+from .settings import Settings
 from .wiring import Adapters, KubeSource
 
 log = logging.getLogger(__name__)
@@ -72,13 +78,60 @@ class Driver(Adapters):
     """One tick of a restore (``tick``), one step of its deletion (``cleanup``), and the
     records of both. The adapters behind the ports come from wiring.py."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Clients | None = None,
+        database: Database | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        super().__init__(settings, clients, database, clock)
+        # Ticks hand their records to the writer; the operator runs it in a thread of its
+        # own (start()), the CLI and driver-level tests let each tick flush it.
+        self.writer = RecordWriter(
+            self.records, lambda: self.clock(), self._records_failed, settings.records_interval
+        )
+        self._failures: dict[str, str] = {}
+        self._failures_lock = threading.Lock()
+        # Operations whose records this process has reconciled with their state item.
+        self._seen: set[str] = set()
+        self._local = threading.local()
+
     def tick(self, resource: Resource, kube: KubeSource) -> Tick:
         with logs.about(resource.key):
-            return self._tick(resource, kube)
+            self._local.recorded = False
+            tick = self._tick(resource, kube)
+            if not self.writer.running or (tick.requeue_after is None and self._local.recorded):
+                # No writer thread (the CLI, driver-level tests): the tick writes its records.
+                # With one, the run's last tick still writes what is queued before its status
+                # says it ended, so whoever reads that status finds the whole trail (once a
+                # run, and bounded: under throttling the writer thread takes over).
+                self.writer.flush()
+        # Records of this resource that the writer could not write (this tick's, inline, or
+        # an earlier one's in the background).
+        with self._failures_lock:
+            failure = self._failures.pop(resource.key, None)
+        if failure:
+            tick.events.append(Event("Warning", "RecordsFailed", failure))
+        return tick
+
+    def _records_failed(self, resource: str, message: str) -> None:
+        with self._failures_lock:
+            self._failures[resource] = message
+
+    def _reconcile(self, resource: Resource) -> None:
+        """The first look at an operation in this process: write the audit items its status
+        implies and its state item does not (a crash before the writer wrote them)."""
+        status = dict(resource.status or {})
+        op = status.get("operationId")
+        if op and op not in self._seen:
+            self._seen.add(op)
+            self.writer.reconcile(op, resource.key, status)
 
     def _tick(self, resource: Resource, kube: KubeSource) -> Tick:
         now = self.clock()
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
+        self._reconcile(resource)
         pending_change = False
         if needs_new_run(status, resource.generation, resource.rerun_token):
             previous = status if status.operation_id else None
@@ -249,21 +302,35 @@ class Driver(Adapters):
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         outcome = Outcome(status, audit=[AuditEntry(step, state, details)])
         self._write(resource, outcome, self.clock())
+        if not self.writer.running:
+            self.writer.flush()
 
     def _write(self, resource: Resource, outcome: Outcome, now: dt.datetime) -> None:
-        """Records never block the restore: the status is the source of truth."""
-        op = outcome.status.operation_id or "unknown"
-        try:
-            if outcome.audit:
-                self.records.audit(op, outcome.audit, resource.key, now)
-            if outcome.phase_changed or outcome.status.phase is Phase.Pending:
-                self.records.save_state(outcome.status, resource.key, now)
-            if outcome.metrics:
-                self.records.metrics(outcome.metrics, now)
-        except PortError as err:
-            log.warning(
-                "could not write records: %s",
-                err.message,
-                extra={"operation_id": op, "resource": resource.key},
+        """Hand the tick's records to the writer: records never block the restore (the
+        status is the source of truth, and what it implies is re-derived after a crash)."""
+        status = outcome.status
+        op = status.operation_id or "unknown"
+        self._seen.add(op)
+        second = iso(now)
+        phase = status.phase.value
+        error_step = status.error.step if status.error else None
+        keyed = [
+            (
+                audit_keys.audit_key(
+                    second,
+                    audit_keys.rank(
+                        e.step,
+                        e.status,
+                        e.seq,
+                        audit_keys.after_failure(e.step, phase, error_step),
+                    ),
+                ),
+                e,
             )
-            outcome.events.append(Event("Warning", "RecordsFailed", err.message))
+            for e in outcome.audit
+        ]
+        # The state item moves with the audit items: it is their watermark.
+        changed = outcome.phase_changed or status.phase is Phase.Pending
+        state = status.to_dict() if keyed or changed or outcome.metrics else None
+        self.writer.submit(op, resource.key, keyed, state, outcome.metrics, now)
+        self._local.recorded = True

@@ -81,6 +81,9 @@ class Settings(BaseModel):
     # Threads for the blocking calls (AWS, PostgreSQL, Kubernetes) of all restores; they
     # mostly wait on the network, so many more than the CPUs.
     workers: int = Field(32, ge=1, le=512)
+    # How long the records writer lets audit, state and metric records gather before it
+    # writes them in batches (aws/record_writer.py): fewer calls, records a moment later.
+    records_interval: FineSeconds = 1.0
     replace_allowed: tuple[str, ...] = ()
     # Glob patterns of the roles in other accounts that source.roleArn may name.
     source_role_arns: tuple[str, ...] = ()

@@ -19,6 +19,8 @@ retries are covered by tests/pipeline/test_faults.py.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -317,7 +319,11 @@ def test_records_are_best_effort(world: World) -> None:
     # The signing key is made at startup (cli.check_startup), before any outage.
     world.driver().leases.signing_key()
     inject = Inject(
-        world.session, "dynamodb", "PutItem", "ProvisionedThroughputExceededException", times=3
+        world.session,
+        "dynamodb",
+        "BatchWriteItem",
+        "ProvisionedThroughputExceededException",
+        times=3,
     )
     try:
         status, ticks = run(world, spec)
@@ -326,3 +332,55 @@ def test_records_are_best_effort(world: World) -> None:
     assert status["phase"] == "Completed"
     assert counts(world) == baseline(1)
     assert sum(1 for e in events_of(ticks) if e[1] == "RecordsFailed") >= 1
+
+
+def test_a_throttled_table_slows_the_records_writer_not_the_restore(world: World) -> None:
+    """Every BatchWriteItem is throttled for a while: the records writer (a thread of its
+    own, as in the operator) backs off and retries; the ticks never wait for it, no record
+    is lost and none is reported lost."""
+    spec = prepare(world)
+    driver = fast_driver(world)
+    backoff: list[float] = []
+    sleepers: set[str] = set()
+
+    def sleep(seconds: float) -> None:
+        backoff.append(seconds)
+        sleepers.add(threading.current_thread().name)
+        time.sleep(seconds)
+
+    driver.writer.sleep = sleep
+    driver.writer.start()
+    inject = Inject(
+        world.session,
+        "dynamodb",
+        "BatchWriteItem",
+        "ProvisionedThroughputExceededException",
+        times=6,
+    )
+    held: list[float] = []
+
+    def timed(resource: Any, kube: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return tick(resource, kube)
+        finally:
+            held.append(time.perf_counter() - started)
+
+    tick, driver.tick = driver.tick, timed  # type: ignore[method-assign]
+    try:
+        started = time.monotonic()
+        status, ticks = run_ticks(world, spec, lambda *_: None, driver)
+        restore_seconds = time.monotonic() - started
+    finally:
+        driver.writer.stop()
+        inject.remove()
+    assert status["phase"] == "Completed"
+    assert counts(world) == baseline(1)
+    assert inject.hits == 6
+    # The writer spent longer backing off than the whole restore took.
+    assert sum(backoff) > restore_seconds, (backoff, restore_seconds)
+    # Every backoff was slept in the writer's thread, none in a tick.
+    assert sleepers == {"aurora-restore-records"}, sleepers
+    assert len(held) == len(ticks)
+    assert not [e for e in events_of(ticks) if e[1] == "RecordsFailed"]
+    assert_audit_complete(world, status)

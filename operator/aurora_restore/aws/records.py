@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from ..api.status import AuroraRestoreStatus
 from ..pipeline.context import iso_micro
 from ..pipeline.engine import AuditEntry, MetricPoint
 from ..pipeline.errors import PortError
@@ -22,6 +21,28 @@ def _dynamo(value: Any) -> Any:
 
 
 ONE_MICROSECOND = dt.timedelta(microseconds=1)
+# AWS limits: BatchWriteItem takes 25 put requests, BatchGetItem 100 keys, PutMetricData
+# 1000 data points.
+BATCH_WRITE_MAX = 25
+BATCH_GET_MAX = 100
+METRIC_POINTS_MAX = 1000
+
+# (table, DynamoDB-typed item): one put request of a BatchWriteItem.
+Put = tuple[str, dict[str, Any]]
+
+
+def _typed(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    ser = TypeSerializer()
+    return {k: ser.serialize(v) for k, v in item.items()}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    de = TypeDeserializer()
+    return {k: de.deserialize(v) for k, v in item.items()}
 
 
 class Records:
@@ -52,21 +73,100 @@ class Records:
     def _dynamodb(self, operation: str, **params: Any) -> dict[str, Any]:
         return self.clients.call("dynamodb", self.region, operation, **params)
 
-    def save_state(self, status: AuroraRestoreStatus, resource: str, now: dt.datetime) -> None:
-        from boto3.dynamodb.types import TypeSerializer
+    # --- batched writes (aws/record_writer.py) ----------------------------------------
 
+    def audit_put(self, operation_id: str, key: str, entry: AuditEntry | Any, resource: str) -> Put:
+        """One audit item under its deterministic key (pipeline/records.py)."""
         item = {
-            "operation_id": status.operation_id,
-            "state": _dynamo({"resource": resource, **status.to_dict()}),
-            "timestamp": iso_micro(now),
-            "status": status.phase.value,
+            "operation_id": operation_id,
+            "timestamp": key,
+            "step": entry.step,
+            "status": entry.status,
+            "details": _dynamo({"resource": resource, **entry.details}),
         }
-        ser = TypeSerializer()
-        self._dynamodb(
-            "PutItem",
-            TableName=self.state_table,
-            Item={k: ser.serialize(v) for k, v in item.items()},
+        return self.audit_table, _typed(item)
+
+    def state_put(
+        self, operation_id: str, state: dict[str, Any], resource: str, now: dt.datetime
+    ) -> Put:
+        item = {
+            "operation_id": operation_id,
+            "state": _dynamo({"resource": resource, **state}),
+            "timestamp": iso_micro(now),
+            "status": state.get("phase") or "Pending",
+        }
+        return self.state_table, _typed(item)
+
+    def write_batch(self, puts: list[Put]) -> list[Put]:
+        """One BatchWriteItem (at most 25 puts, any tables); returns those of ``puts`` that
+        DynamoDB left unprocessed (throttled), to be sent again."""
+        requests: dict[str, list[dict[str, Any]]] = {}
+        for table, item in puts[:BATCH_WRITE_MAX]:
+            requests.setdefault(table, []).append({"PutRequest": {"Item": item}})
+        response = self._dynamodb("BatchWriteItem", RequestItems=requests)
+        given = {self._key_of(table, item): (table, item) for table, item in puts}
+        return [
+            given[self._key_of(table, request["PutRequest"]["Item"])]
+            for table, left in (response.get("UnprocessedItems") or {}).items()
+            for request in left
+            if self._key_of(table, request["PutRequest"]["Item"]) in given
+        ]
+
+    def _key_of(self, table: str, item: dict[str, Any]) -> tuple[str, str, str]:
+        sort = item.get("timestamp", {}).get("S", "") if table == self.audit_table else ""
+        return table, item["operation_id"]["S"], sort
+
+    def read_states(self, operation_ids: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """One BatchGetItem of state items (at most 100): ({op: state map}, unprocessed)."""
+        keys = [{"operation_id": {"S": op}} for op in operation_ids[:BATCH_GET_MAX]]
+        response = self._dynamodb("BatchGetItem", RequestItems={self.state_table: {"Keys": keys}})
+        found: dict[str, dict[str, Any]] = {}
+        for raw in (response.get("Responses") or {}).get(self.state_table, []):
+            item = _plain(raw)
+            found[str(item["operation_id"])] = dict(item.get("state") or {})
+        left = (response.get("UnprocessedKeys") or {}).get(self.state_table, {}).get("Keys", [])
+        return found, [k["operation_id"]["S"] for k in left]
+
+    def audit_keys(self, operation_id: str) -> set[str]:
+        """The sort keys already written for an operation (Query, keys only)."""
+        keys: set[str] = set()
+        params: dict[str, Any] = {
+            "TableName": self.audit_table,
+            "KeyConditionExpression": "operation_id = :o",
+            "ExpressionAttributeValues": {":o": {"S": operation_id}},
+            "ProjectionExpression": "#t",
+            "ExpressionAttributeNames": {"#t": "timestamp"},
+        }
+        while True:
+            page = self._dynamodb("Query", **params)
+            keys.update(item["timestamp"]["S"] for item in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                return keys
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def metric_data(self, points: Iterable[MetricPoint], now: dt.datetime) -> list[dict[str, Any]]:
+        return [
+            {
+                "MetricName": p.name,
+                "Value": p.value,
+                "Unit": p.unit,
+                "Timestamp": now,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in p.dimensions.items()],
+            }
+            for p in points
+        ]
+
+    def put_metric_data(self, data: list[dict[str, Any]]) -> None:
+        """One PutMetricData of up to 1000 points (each keeps its own timestamp)."""
+        self.clients.call(
+            "cloudwatch",
+            self.region,
+            "PutMetricData",
+            Namespace=self.metrics_namespace,
+            MetricData=data[:METRIC_POINTS_MAX],
         )
+
+    # --- direct writes (off the tick path: deletion, refused clean-up) ------------------
 
     def audit(
         self, operation_id: str, entries: Iterable[AuditEntry], resource: str, now: dt.datetime
@@ -100,26 +200,6 @@ class Records:
                     if err.code != "ConditionalCheckFailedException":
                         raise
                     moment = self._next_moment(operation_id, moment + ONE_MICROSECOND)
-
-    def metrics(self, points: Iterable[MetricPoint], now: dt.datetime) -> None:
-        data = [
-            {
-                "MetricName": p.name,
-                "Value": p.value,
-                "Unit": p.unit,
-                "Timestamp": now,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in p.dimensions.items()],
-            }
-            for p in points
-        ]
-        for start in range(0, len(data), 20):
-            self.clients.call(
-                "cloudwatch",
-                self.region,
-                "PutMetricData",
-                Namespace=self.metrics_namespace,
-                MetricData=data[start : start + 20],
-            )
 
     def check_tables(self, create: bool) -> None:
         """A missing table is a clear error at startup, not a surprise mid-restore."""

@@ -56,6 +56,9 @@ class AuditEntry:
     step: str
     status: str
     details: dict[str, object]
+    # Tells apart the items of one step and state (pipeline/records.py ranks them): the
+    # attempt of a Retrying item, the stage of a stage's end in a step spanning two.
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ def _scrub_all(out: Outcome, secrets: set[str]) -> None:
             a.step,
             a.status,
             {k: _scrub(str(v), secrets) if isinstance(v, str) else v for k, v in a.details.items()},
+            a.seq,
         )
         for a in out.audit
     ]
@@ -311,7 +315,10 @@ def _finish_step(
     word = "Skipped" if result.skipped else "Succeeded"
     if later_part and not result.skipped:
         word = result.reason or "Completed"
-    out.audit.append(AuditEntry(stage.step, word, {"message": result.message, **result.details}))
+    part = sum(1 for s in STAGES[:index] if s.step == stage.step)
+    out.audit.append(
+        AuditEntry(stage.step, word, {"message": result.message, **result.details}, part)
+    )
     if result.reason and not result.skipped:
         out.events.append(Event("Normal", result.reason, result.message))
 
@@ -579,6 +586,7 @@ def _advance(ctx: Context, out: Outcome) -> None:
                     stage.step,
                     "Retrying",
                     {"error_code": err.code, "message": err.message, "retry": st.retries},
+                    step.attempts,
                 )
             )
             out.requeue_after = delay
