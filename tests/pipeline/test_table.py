@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from aurora_restore.api import status as spec
+from aurora_restore.api import status
+from aurora_restore.api.restore import validate_spec
 from aurora_restore.pipeline import engine
 from aurora_restore.pipeline.context import READS, Context, PipelineConfig, StepResult
 from aurora_restore.pipeline.table import FINAL, RECOVERY, STAGES, STEP_NAMES, TABLE, Reads, Stage
@@ -23,10 +24,10 @@ def test_every_step_lives_in_the_module_named_after_it() -> None:
 def test_the_lists_are_derived_from_the_table() -> None:
     assert STAGES + RECOVERY + (FINAL,) == TABLE
     assert [s for s in TABLE if s.final] == [FINAL] and FINAL.step == "sns-notification"
-    assert all(s.phase is spec.Phase.Failed for s in RECOVERY)
+    assert all(s.phase is status.Phase.Failed for s in RECOVERY)
     assert STEP_NAMES == tuple(dict.fromkeys(s.step for s in TABLE))
     # The status lists each step once, in the table's order; the contract names the same.
-    assert list(STEP_NAMES) == list(spec.STEP_NAMES)
+    assert list(STEP_NAMES) == list(status.STEP_NAMES)
     # A step spanning phases is written in consecutive rows, with one way of reading.
     for name in STEP_NAMES:
         rows = [i for i, s in enumerate(TABLE) if s.step == name]
@@ -49,7 +50,7 @@ def test_status_checks_read_from_the_shared_cache_and_the_others_fresh() -> None
 
 
 def _ctx() -> Context:
-    parsed = spec.validate_spec(
+    parsed = validate_spec(
         {
             "source": {"region": "us-east-1", "snapshotIdentifier": "snap"},
             "target": {"region": "us-east-1", "clusterIdentifier": "staging"},
@@ -68,7 +69,7 @@ def test_the_engine_sets_the_read_policy_from_the_stage(reads: Reads) -> None:
         seen.append(READS.get())
         return StepResult.finished("done", used_aws=False)
 
-    stage = Stage(spec.Phase.CheckingSnapshot, "snapshot-check", action, reads)
+    stage = Stage(status.Phase.CheckingSnapshot, "snapshot-check", action, reads)
     result, _ = engine._act(_ctx(), stage, started=12.5)
     assert result.done
     [policy] = seen
