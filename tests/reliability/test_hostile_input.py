@@ -356,7 +356,14 @@ class CountingKube(FakeKube):
 
 # Only the restore's own records may be written for a rejected spec (with the failure
 # notification when its notification block names a topic).
-RECORDS = {("dynamodb", "PutItem"), ("monitoring", "PutMetricData"), ("sns", "Publish")}
+# The records of the rejection: audit and state items go out in batches (the records
+# writer), the signing key alone with PutItem; metrics; the failure notification.
+RECORDS = {
+    ("dynamodb", "PutItem"),
+    ("dynamodb", "BatchWriteItem"),
+    ("monitoring", "PutMetricData"),
+    ("sns", "Publish"),
+}
 
 
 class Rejecter:
