@@ -302,8 +302,10 @@ class Driver(Adapters):
         status = AuroraRestoreStatus.model_validate(dict(resource.status or {}))
         outcome = Outcome(status, audit=[AuditEntry(step, state, details)])
         self._write(resource, outcome, self.clock())
-        if not self.writer.running:
-            self.writer.flush()
+        # Called at a resource's end (cleanup, a cancelled run): once its finalizer is gone no
+        # status is left to re-derive these from, so they are written now, like a run's last
+        # tick (bounded: under throttling the writer thread takes over).
+        self.writer.flush()
 
     def _write(self, resource: Resource, outcome: Outcome, now: dt.datetime) -> None:
         """Hand the tick's records to the writer: records never block the restore (the
