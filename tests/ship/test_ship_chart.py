@@ -108,6 +108,11 @@ def test_custom_values():
     assert env["AURORA_RESTORE_METRICS_NAMESPACE"] == "Platform/AuroraRestore"
     assert env["AURORA_RESTORE_POLL_INTERVAL"] == "10s"
     assert env["AURORA_RESTORE_REPLACE_ALLOWED"] == "staging-*,qa-*"
+    assert env["AURORA_RESTORE_WORKERS"] == "64"
+    assert env["AURORA_RESTORE_RECORDS_INTERVAL"] == "500ms"
+    assert env["AURORA_RESTORE_POLL_FLOOR"] == "1s"
+    assert env["AURORA_RESTORE_AWS_RATE_LIMIT"] == "20"
+    assert env["AURORA_RESTORE_AWS_RATE_BURST"] == "300"
     assert env["AURORA_RESTORE_SSM_PATH"] == "/platform/aurora-restore"
     assert env["AURORA_RESTORE_METRICS_PORT"] == "9090"
     assert env["AURORA_RESTORE_LOG_LEVEL"] == "DEBUG"
@@ -179,6 +184,9 @@ WRONG = [
     ({"metrics": {"port": "8080"}}, "/metrics/port"),
     ({"replaceAllowed": "staging-*"}, "/replaceAllowed"),
     ({"pollInterval": 30}, "/pollInterval"),
+    ({"tuning": {"workers": 0}}, "/tuning/workers"),
+    ({"tuning": {"recordsInterval": "soon"}}, "/tuning/recordsInterval"),
+    ({"tuning": {"awsRateLimit": "fast"}}, "/tuning/awsRateLimit"),
     ({"serviceAccount": {"annotations": {"a": 1}}}, "/serviceAccount/annotations/a"),
     ({"logging": {"format": "xml"}}, "/logging/format"),
     ({"aws": {"endpointUrl": "moto:5000"}}, "/aws/endpointUrl"),
@@ -245,3 +253,22 @@ def test_notes_render_and_show_a_first_restore():
     assert "kubectl apply -n databases" in notes
     assert "databases, staging" in notes
     assert "aws.region is empty" not in notes and "no IRSA role" not in notes
+
+
+@pytest.mark.parametrize("values_file", VALUE_FILES)
+def test_every_setting_the_chart_renders_is_one_the_operator_reads(values_file):
+    """A misspelt variable would be ignored silently by the operator: each must be a field of
+    the settings, and the rendered values must load."""
+    from aurora_restore.settings import PREFIX, Settings, load
+
+    container = one(helm_template(values_file), "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    env = {k: v for k, v in env_of(container).items() if v is not None}
+    ours = [k for k in env if k.startswith(PREFIX)]
+    unknown = [k for k in ours if k[len(PREFIX) :].lower() not in Settings.model_fields]
+    assert ours and unknown == []
+    settings = load(env)
+    if values_file == "custom.yaml":
+        assert settings.workers == 64 and settings.records_interval == 0.5
+        assert settings.aws_rate_limit == 20 and settings.aws_rate_burst == 300
