@@ -19,9 +19,9 @@ them all from one ``Describe*`` call with a filter listing the identifiers:
   ``available``, present to gone), the restores that asked about it are told through the
   callback they registered in :data:`WATCHER`; the operator wakes their daemons. The one
   that led the Describe is not told only of what it got from that Describe: an answer it
-  took from the cache may be older than the change. A woken restore's next status check is
-  answered by the Describe that woke it (for ``hold`` seconds, unless mutated since), even
-  past the TTL: waiting for a worker must not cost another Describe.
+  took from the cache may be older than the change. A woken restore's next status check (that
+  one only) is answered by the Describe that woke it (for ``hold`` seconds, unless mutated
+  since), even past the TTL: waiting for a worker must not cost another Describe.
 - **Region refresh.** :meth:`Describer.refresh_if_due` (called by the operator every half
   second or so) describes everything still in progress when no one did for
   ``interval / n`` seconds, ``n`` being how many objects are in progress, never more often
@@ -188,6 +188,10 @@ class Describer:
                     age = now - entry.at
                     woken = watcher is not None and watcher in self._watched[key].woken
                     usable = 0 <= age < (max(ttl, self._hold) if woken else ttl)
+                    if woken:
+                        # Once: held longer, it would hide the next change from a restore
+                        # that looks by itself (a lone restore saw "copying" for 30 s).
+                        self._watched[key].woken.discard(watcher)
                 if usable:
                     answers[key] = entry.item
             missing = set(keys) - set(answers)
