@@ -17,6 +17,7 @@ from aurora_restore.aws.rds import RdsAdapter, RdsTuning
 from aurora_restore.pipeline.context import READS, Followed, ReadPolicy
 from aurora_restore.pipeline.ports import RestoreRequest
 from aurora_restore_sandbox.aws import AwsSandbox
+from support.aws import create_source
 from support.faults import Fault
 
 from .conftest import SOURCE, TARGET
@@ -40,16 +41,7 @@ def status_check() -> Iterator[None]:
 
 @pytest.fixture
 def session(aws: AwsSandbox) -> boto3.Session:
-    rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="source-master-pw",
-    )
-    rds.create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
-    )
+    create_source(aws)
     aws.settle()
     aws.reset_calls()
     return boto3.Session()

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter, ValidationError
 from spec_crd_support import (
     FIELD_RULES,
     RESTORE_CRD,
@@ -30,6 +29,7 @@ from spec_crd_support import (
     cel_messages,
     celpy_module,
     field_accepts,
+    model_accepts,
     resource,
     root_schema,
     schema_errors,
@@ -390,14 +390,6 @@ def test_schedule_name_rule() -> None:
 FAST = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
-
-
-def model_accepts(type_: Any, value: Any) -> bool:
-    try:
-        TypeAdapter(type_).validate_python(value)
-    except ValidationError:
-        return False
-    return True
 
 
 def noisy(*regexes: str, alphabet: str, max_size: int) -> st.SearchStrategy[str]:
