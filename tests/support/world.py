@@ -36,6 +36,12 @@ MANAGED = {
     "dbrestore.io/managed-by": "aurora-restore-operator",
     "dbrestore.io/owner": "databases/staging-refresh",
 }
+# The operator's settings in the driver-level suites: the source region, tables made on start.
+DRIVER_ENV = {
+    "AWS_REGION": SOURCE,
+    "AURORA_RESTORE_CREATE_TABLES": "true",
+    "AURORA_RESTORE_POLL_INTERVAL": "30s",
+}
 # The passwords of the database scenarios' Secrets.
 MASTER = "new-master-S3ntinel"
 APP = "app-pw-S3ntinel"
@@ -129,11 +135,7 @@ def build_world(aws: AwsSandbox, session: boto3.Session) -> World:
         aws=aws,
         clock=Clock(),
         session=session,
-        env={
-            "AWS_REGION": SOURCE,
-            "AURORA_RESTORE_CREATE_TABLES": "true",
-            "AURORA_RESTORE_POLL_INTERVAL": "30s",
-        },
+        env=dict(DRIVER_ENV),
     )
     make_source(world)
     kms = world.client("kms", TARGET)
