@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from support.aws import vpc_with_subnets
 from support.world import (
     SOURCE,
     TARGET,
@@ -34,13 +35,7 @@ def mutations(world: World) -> list[str]:
 
 def network(world: World) -> tuple[str, list[str], str]:
     ec2 = world.client("ec2", TARGET)
-    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{n}.0/24", AvailabilityZone=f"{TARGET}{z}")[
-            "Subnet"
-        ]["SubnetId"]
-        for n, z in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets(ec2, TARGET)
     group = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
     world.aws.reset_calls()
     return vpc, subnets, group

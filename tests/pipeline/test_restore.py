@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE
+from support.aws import vpc_with_subnets
 from support.world import SOURCE, TARGET, World, cross_region_spec, same_region_spec
 
 
@@ -177,13 +179,7 @@ def test_snapshot_never_appearing_fails_after_wait_timeout(world: World) -> None
 
 def test_vpc_and_subnets_are_checked_then_a_subnet_group_is_made(world: World) -> None:
     ec2 = world.client("ec2", SOURCE)
-    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{SOURCE}{z}")[
-            "Subnet"
-        ]["SubnetId"]
-        for i, z in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets(ec2, SOURCE)
     sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
     status, _ = world.run(same_region_spec(vpcId=vpc, subnetIds=subnets, vpcSecurityGroupIds=[sg]))
     assert status["phase"] == "Completed", status
@@ -199,24 +195,27 @@ def test_vpc_and_subnets_are_checked_then_a_subnet_group_is_made(world: World) -
     assert world.aws.count("RestoreDBClusterFromSnapshot") == 1
 
 
-def test_total_timeout_ends_a_stuck_restore(world: World) -> None:
-    world.aws.set_transition(RDS_CLUSTER, {"progression": "manual", "times": 10_000})
-    spec = same_region_spec()
-    spec["timeouts"] = {"total": "20m"}
+def timed_out(
+    world: World, stuck: str, spec: dict[str, Any], timeouts: dict[str, str]
+) -> dict[str, Any]:
+    """The status of a run of ``spec`` under ``timeouts`` in which the ``stuck`` resource
+    never leaves its in-progress state: it has failed as a Timeout."""
+    world.aws.set_transition(stuck, {"progression": "manual", "times": 10_000})
+    spec["timeouts"] = timeouts
     status, _ = world.run(spec)
     assert status["phase"] == "Failed"
     assert status["error"]["type"] == "Timeout"
+    return status
+
+
+def test_total_timeout_ends_a_stuck_restore(world: World) -> None:
+    status = timed_out(world, RDS_CLUSTER, same_region_spec(), {"total": "20m"})
     assert status["error"]["step"] == "check-restore-status"
     assert status["cluster"]["identifier"] == "staging"
 
 
 def test_step_timeout_names_the_step(world: World) -> None:
-    world.aws.set_transition(RDS_CLUSTER_SNAPSHOT, {"progression": "manual", "times": 10_000})
-    spec = cross_region_spec()
-    spec["timeouts"] = {"step": "15m"}
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
-    assert status["error"]["type"] == "Timeout"
+    status = timed_out(world, RDS_CLUSTER_SNAPSHOT, cross_region_spec(), {"step": "15m"})
     assert status["error"]["code"] == "StepTimeout"
     assert status["error"]["step"] == "check-copy-status"
     assert "timeouts.step (15m)" in status["error"]["message"]

@@ -64,6 +64,18 @@ def create_instances(rds: Any, cluster: str, count: int, prefix: str) -> None:
         )
 
 
+def vpc_with_subnets(ec2: Any, region: str, prefix: str = "10.1") -> tuple[str, list[str]]:
+    """A VPC ``{prefix}.0.0/16`` with a subnet in each of zones a and b of ``region``."""
+    vpc = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"{prefix}.{n}.0/24", AvailabilityZone=f"{region}{zone}"
+        )["Subnet"]["SubnetId"]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    return vpc, subnets
+
+
 def create_source(
     sandbox: AwsSandbox, password: str = "source-master-pw", region: str = SOURCE, **params: Any
 ) -> None:
