@@ -87,12 +87,15 @@ def create_source(
     )
 
 
-def subscribed_queue(sandbox: AwsSandbox, region: str = TARGET) -> tuple[str, str]:
-    """An SNS topic ``restores`` with an SQS queue subscribed to it: (topic ARN, queue URL)."""
+def subscribed_queue(
+    sandbox: AwsSandbox, region: str = TARGET, name: str = "restores"
+) -> tuple[str, str]:
+    """An SNS topic ``name`` with an SQS queue of that name subscribed to it: (topic ARN,
+    queue URL)."""
     sns = sandbox.client("sns", region)
-    topic = sns.create_topic(Name="restores")["TopicArn"]
+    topic = sns.create_topic(Name=name)["TopicArn"]
     sqs = sandbox.client("sqs", region)
-    queue = sqs.create_queue(QueueName="restores")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

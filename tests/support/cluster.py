@@ -300,6 +300,46 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
+# The events of a cross-region run onto a new target cluster, in the order they are posted.
+RUN_EVENTS = (
+    "RestoreStarted",
+    "SnapshotFound",
+    "CopyStarted",
+    "CopyCompleted",
+    "ClusterRestoreStarted",
+    "ClusterAvailable",
+    "InstancesAvailable",
+    "DatabaseConfigured",
+    "SnapshotArchived",
+    "RestoreCompleted",
+)
+
+
+def master_password(
+    postgres: PostgresSandbox | None, api: Cluster, password: str, secret: str = "staging-master"
+) -> None:
+    """The throwaway PostgreSQL's master password set to ``password``, and the Secret
+    ``secret`` holding it; without PostgreSQL the test is skipped."""
+    if postgres is None:
+        pytest.skip(PostgresSandbox.install_hint())
+    postgres.set_master_password(password)
+    api.secret(secret, {"password": password})
+
+
+def database_restore(postgres: PostgresSandbox | None, api: Cluster) -> dict[str, Any]:
+    """A cross-region restore that configures the database (its master password, a user
+    ``app`` and the connection Secret ``staging-db``), with its Secrets made."""
+    master_password(postgres, api, MASTER_PW)
+    api.secret("app-db", {"password": APP_PW})
+    spec = cross_region(instances=1)
+    spec.update(
+        masterPassword={"secretRef": {"name": "staging-master"}},
+        users=[{"name": "app", "passwordSecretRef": {"name": "app-db"}, "privileges": "readwrite"}],
+        connectionSecret={"name": "staging-db"},
+    )
+    return spec
+
+
 def cross_region(**target: Any) -> dict[str, Any]:
     return {
         "source": {"region": SOURCE, "snapshotIdentifier": "prod-manual-1"},

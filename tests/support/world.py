@@ -36,6 +36,22 @@ MANAGED = {
     "dbrestore.io/managed-by": "aurora-restore-operator",
     "dbrestore.io/owner": "databases/staging-refresh",
 }
+# A run's phases in the order it passes through them; SWAP_ONLY are those of a run with
+# existingCluster: Swap alone.
+PHASE_ORDER = (
+    "CheckingSnapshot",
+    "CopyingSnapshot",
+    "DeletingExistingCluster",
+    "RestoringCluster",
+    "CreatingInstances",
+    "ConfiguringDatabase",
+    "RetiringExistingCluster",
+    "SwappingClusters",
+    "DeletingRetiredCluster",
+    "ArchivingSnapshot",
+    "Completed",
+)
+SWAP_ONLY = ("RetiringExistingCluster", "SwappingClusters", "DeletingRetiredCluster")
 # The operator's settings in the driver-level suites: the source region, tables made on start.
 DRIVER_ENV = {
     "AWS_REGION": SOURCE,
