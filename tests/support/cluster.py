@@ -33,7 +33,13 @@ from aurora_restore_sandbox.harness import OperatorProcess as Operator
 from aurora_restore_sandbox.harness import operator_env as operator_env_for
 from aurora_restore_sandbox.kube import KubeSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
-from control_plane_support import EXTERNAL_KUBECONFIG, ROOT, ControlPlane, forbidden_lines
+from control_plane_support import (
+    EXTERNAL_KUBECONFIG,
+    ROOT,
+    ControlPlane,
+    api_client,
+    forbidden_lines,
+)
 
 from .aws import (
     SOURCE,
@@ -70,9 +76,7 @@ class RealCluster:
 def real_cluster(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> RealCluster:
-    control_plane.apply(
-        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
-    )
+    control_plane.create_namespace(NAMESPACE)
     rendered = control_plane.kubectl("kustomize", str(ROOT / "deploy")).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     identity = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
@@ -255,11 +259,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[Cluster]:
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(kubeconfig), client_configuration=configuration
-    )
-    with kubernetes.client.ApiClient(configuration) as api:
+    with api_client(kubeconfig) as api:
         cluster = Cluster(api)
         yield cluster
         if not on_emulator(request):
