@@ -4,7 +4,9 @@ however many restores call at once; a throttling answer slows the region down.""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -151,19 +153,21 @@ def test_restores_turned_away_are_told_to_come_back_later_not_all_at_once() -> N
     assert admitted[:2] == [True, True] and sum(admitted) == 2
 
 
-def one_budgeted_restore(fleet: Fleet, target_cluster: str) -> Driver:
-    """A driver with a budget of 10 calls/s and one cross-region restore ``r`` to drive."""
+@contextmanager
+def restore_at_its_copy(fleet: Fleet, target_cluster: str) -> Iterator[Driver]:
+    """A driver with a budget of 10 calls/s and one cross-region restore ``r`` past its
+    snapshot-check, ticked inside as the operator's daemon ticks it (with a callback)."""
     driver = fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT="10")
     fleet.add("r", cross_region(target_cluster))
-    return driver
+    with watching(lambda: None):
+        fleet.tick("r")  # snapshot-check
+        yield driver
 
 
 def test_a_restore_over_budget_waits_without_counting_a_retry(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    driver = one_budgeted_restore(fleet, "staging-budget")
-    with watching(lambda: None):
-        fleet.tick("r")  # snapshot-check
+    with restore_at_its_copy(fleet, "staging-budget") as driver:
         with monkeypatch.context() as patched:
             # The region's budget is spent: a restore's own calls are turned away for 7 s.
             patched.setattr(driver.rds.limits, "take_or_defer", lambda region, key: 7.0)
@@ -247,9 +251,7 @@ def test_restores_complete_under_the_budget_each_call_once(fleet: Fleet) -> None
 def test_a_deferred_restore_does_not_repeat_its_reads(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    driver = one_budgeted_restore(fleet, "staging-reads")
-    with watching(lambda: None):
-        fleet.tick("r")  # snapshot-check
+    with restore_at_its_copy(fleet, "staging-reads") as driver:
         fleet.aws.reset_calls()
         turns = iter([3.0, 2.0, 1.0])
         with monkeypatch.context() as patched:

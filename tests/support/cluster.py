@@ -53,8 +53,10 @@ from .aws import (
     tag_list,
 )
 from .world import MANAGED
+from .world import cross_region_spec as cross_region
 
-__all__ = ["SOURCE", "TARGET", "Operator"]
+# cross_region: the e2e suites restore the same snapshot as the driver-level ones.
+__all__ = ["SOURCE", "TARGET", "Operator", "cross_region"]
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 NAMESPACE = "databases"
@@ -338,14 +340,6 @@ def database_restore(postgres: PostgresSandbox | None, api: Cluster) -> dict[str
         connectionSecret={"name": "staging-db"},
     )
     return spec
-
-
-def cross_region(**target: Any) -> dict[str, Any]:
-    return {
-        "source": {"region": SOURCE, "snapshotIdentifier": "prod-manual-1"},
-        "copy": {"kmsKeyId": "alias/staging"},
-        "target": {"region": TARGET, "clusterIdentifier": "staging", **target},
-    }
 
 
 @dataclass
