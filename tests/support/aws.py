@@ -64,6 +64,14 @@ def create_instances(rds: Any, cluster: str, count: int, prefix: str) -> None:
         )
 
 
+def create_staging(rds: Any, instances: int, tags: dict[str, str], **params: Any) -> dict[str, Any]:
+    """The target cluster ``staging`` a restore replaces (master password ``old-staging-pw``)
+    with its instances ``staging-old-0``...; ``params`` as for :func:`create_cluster`."""
+    cluster = create_cluster(rds, "staging", "old-staging-pw", Tags=tag_list(tags), **params)
+    create_instances(rds, "staging", instances, "staging-old")
+    return cluster
+
+
 def vpc_with_subnets(ec2: Any, region: str, prefix: str = "10.1") -> tuple[str, list[str]]:
     """A VPC ``{prefix}.0.0/16`` with a subnet in each of zones a and b of ``region``."""
     vpc = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]

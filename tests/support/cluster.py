@@ -45,12 +45,10 @@ from .aws import (
     SOURCE,
     TARGET,
     audit_items,
-    create_cluster,
-    create_instances,
+    create_staging,
     sns_messages,
     state_item,
     subscribed_queue,
-    tag_list,
 )
 from .world import MANAGED
 from .world import cross_region_spec as cross_region
@@ -366,8 +364,7 @@ class AwsWorld:
 @pytest.fixture
 def aws_world(aws: AwsSandbox) -> AwsWorld:
     rds = aws.client("rds", TARGET)
-    create_cluster(rds, "staging", "old-staging-pw", Tags=tag_list(MANAGED))
-    create_instances(rds, "staging", 2, "staging-old")
+    create_staging(rds, 2, MANAGED)
     aws.settle()
     topic, queue = subscribed_queue(aws)
     aws.reset_calls()

@@ -24,10 +24,9 @@ from .aws import (
     TARGET,
     audit_items,
     create_cluster,
-    create_instances,
+    create_staging,
     sns_messages,
     subscribed_queue,
-    tag_list,
 )
 from .fakes import FakeKube
 
@@ -211,14 +210,9 @@ def existing_staging(
     region: str = SOURCE,
 ) -> str:
     rds = world.client("rds", region)
-    arn = create_cluster(
-        rds,
-        "staging",
-        "old-staging-pw",
-        DeletionProtection=deletion_protection,
-        Tags=tag_list(tags or {}),
-    )["DBClusterArn"]
-    create_instances(rds, "staging", instances, "staging-old")
+    arn = create_staging(rds, instances, tags or {}, DeletionProtection=deletion_protection)[
+        "DBClusterArn"
+    ]
     world.aws.reset_calls()
     return arn
 
