@@ -41,40 +41,42 @@ def network(world: World) -> tuple[str, list[str], str]:
     return vpc, subnets, group
 
 
+def refused_by_preflight(world: World, spec: dict[str, Any], **run: Any) -> dict[str, Any]:
+    """The status of a run of ``spec`` that the preflight refused: failed in snapshot-check,
+    before any mutating call."""
+    status, _ = world.run(spec, **run)
+    assert status["phase"] == "Failed", status
+    assert status["error"]["step"] == "snapshot-check", status["error"]
+    assert mutations(world) == []
+    return status
+
+
 def test_existing_target_with_fail_copies_nothing(world: World) -> None:
     existing_staging(world, region=TARGET)
-    status, _ = world.run(cross_region_spec())
-    assert status["phase"] == "Failed"
+    status = refused_by_preflight(world, cross_region_spec())
     assert status["error"]["code"] == "ClusterAlreadyExists"
-    assert status["error"]["step"] == "snapshot-check"
     assert world.aws.count("CopyDBClusterSnapshot") == 0
-    assert mutations(world) == []
 
 
 def test_subnet_that_does_not_exist_fails_before_the_copy(world: World) -> None:
     vpc, subnets, _ = network(world)
     spec = cross_region_spec(vpcId=vpc, subnetIds=[subnets[0], "subnet-0000000000000dead"])
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
+    status = refused_by_preflight(world, spec)
     assert status["error"]["type"] == "ValidationError"
     assert status["error"]["code"] == "InvalidNetwork"
     assert "subnet-0000000000000dead does not exist" in status["error"]["message"]
-    assert status["error"]["step"] == "snapshot-check"
-    assert mutations(world) == []
 
 
 def test_subnet_group_that_does_not_exist_fails_before_the_copy(world: World) -> None:
-    status, _ = world.run(cross_region_spec(dbSubnetGroupName="no-such-group"))
+    status = refused_by_preflight(world, cross_region_spec(dbSubnetGroupName="no-such-group"))
     assert status["error"]["code"] == "InvalidNetwork"
     assert "DB subnet group no-such-group does not exist in us-west-2" in status["message"]
-    assert mutations(world) == []
 
 
 def test_kms_alias_that_does_not_exist_is_one_call_and_a_clear_failure(world: World) -> None:
     spec = cross_region_spec()
     spec["copy"] = {"kmsKeyId": "alias/does-not-exist"}
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
+    status = refused_by_preflight(world, spec)
     assert status["error"]["type"] == "ValidationError"
     assert status["error"]["code"] == "KMSKeyNotFound"
     assert status["error"]["message"] == (
@@ -86,16 +88,15 @@ def test_kms_alias_that_does_not_exist_is_one_call_and_a_clear_failure(world: Wo
 
 
 def test_target_kms_key_is_checked_too(world: World) -> None:
-    status, _ = world.run(same_region_spec(kmsKeyId="alias/nope"))
+    status = refused_by_preflight(world, same_region_spec(kmsKeyId="alias/nope"))
     assert status["error"]["code"] == "KMSKeyNotFound"
     assert status["error"]["message"].startswith("target.kmsKeyId: KMS key alias/nope")
-    assert mutations(world) == []
 
 
 def test_parameter_group_that_does_not_exist_fails_before_the_copy(world: World) -> None:
-    status, _ = world.run(cross_region_spec(dbClusterParameterGroupName="no-such-params"))
+    spec = cross_region_spec(dbClusterParameterGroupName="no-such-params")
+    status = refused_by_preflight(world, spec)
     assert status["error"]["code"] == "DBClusterParameterGroupNotFound"
-    assert mutations(world) == []
 
 
 def test_good_references_pass_and_the_run_completes(world: World) -> None:
@@ -176,13 +177,10 @@ def test_late_secret_is_picked_up_and_the_run_goes_on(world: World) -> None:
 def test_missing_secrets_manager_secret_fails_at_once_naming_it(world: World) -> None:
     spec = same_region_spec()
     spec["masterPassword"] = {"secretsManagerSecretId": "no-such-secret"}
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
-    assert status["error"]["step"] == "snapshot-check"
+    status = refused_by_preflight(world, spec)
     assert status["error"]["message"].startswith("Secrets Manager secret no-such-secret: ")
     # The namespace-tag check asks for the secret's tags first and reads nothing: one call.
     assert world.aws.count("DescribeSecret") + world.aws.count("GetSecretValue") == 1
-    assert mutations(world) == []
 
 
 def test_target_created_during_the_copy_fails_and_the_copy_is_deleted(world: World) -> None:
@@ -390,7 +388,6 @@ def test_missing_config_map_is_waited_for_then_fails_naming_it(world: World) -> 
     spec["sql"] = [{"configMapRef": {"name": "mask-pii", "key": "mask.sql"}}]
     spec["masterPassword"] = {"secretRef": {"name": "master"}}
     world.kube.secrets["master"] = {"password": "S3cret-master"}
-    status, _ = world.run(spec, max_ticks=50)
+    status = refused_by_preflight(world, spec, max_ticks=50)
     assert status["error"]["code"] == "ConfigMapNotFound"
     assert status["error"]["message"].startswith("ConfigMap mask-pii (key mask.sql) did not")
-    assert mutations(world) == []
