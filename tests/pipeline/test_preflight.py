@@ -4,10 +4,12 @@ Each case of issue 13's list is reproduced against the stand-in, with its call c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from aurora_restore.driver import Driver
 from support.aws import vpc_with_subnets
 from support.world import (
     SOURCE,
@@ -165,13 +167,8 @@ def test_late_secret_is_picked_up_and_the_run_goes_on(world: World) -> None:
         world.clock.advance(tick.requeue_after or 1)
     assert mutations(world) == []
     world.kube.secrets["late-master"] = {"password": "S3cret-late"}
-    for _ in range(200):
-        tick = driver.tick(Resource("r", "databases", "uid-late", 1, spec, status), world.kube)
-        status = tick.status.to_dict()
-        if tick.requeue_after is None:
-            break
-        world.clock.advance(max(tick.requeue_after, 1))
-    assert status and status["phase"] == "Completed", status and status.get("error")
+    status = _tick_until(world, spec, "uid-late", status=status, driver=driver, rounds=200)
+    assert status["phase"] == "Completed", status.get("error")
 
 
 def test_missing_secrets_manager_secret_fails_at_once_naming_it(world: World) -> None:
@@ -184,27 +181,16 @@ def test_missing_secrets_manager_secret_fails_at_once_naming_it(world: World) ->
 
 
 def test_target_created_during_the_copy_fails_and_the_copy_is_deleted(world: World) -> None:
-    from aurora_restore.driver import Resource
-
     spec = cross_region_spec()
     driver = world.driver()
-    status: dict[str, Any] | None = None
-    for _ in range(50):
-        tick = driver.tick(Resource("r", "databases", "uid-race", 1, spec, status), world.kube)
-        status = tick.status.to_dict()
-        if status["phase"] != "CheckingSnapshot":
-            break
-        world.clock.advance(max(tick.requeue_after or 0, 1))
+    copying = _tick_until(
+        world, spec, "uid-race", lambda s: s["phase"] != "CheckingSnapshot", driver=driver
+    )
     assert world.aws.count("CopyDBClusterSnapshot") == 1
     # Someone creates the target while the copy runs.
     existing_staging(world, region=TARGET, instances=0)
-    for _ in range(100):
-        tick = driver.tick(Resource("r", "databases", "uid-race", 1, spec, status), world.kube)
-        status = tick.status.to_dict()
-        if tick.requeue_after is None:
-            break
-        world.clock.advance(max(tick.requeue_after, 1))
-    assert status and status["phase"] == "Failed"
+    status = _tick_until(world, spec, "uid-race", status=copying, driver=driver)
+    assert status["phase"] == "Failed"
     assert status["error"]["code"] == "ClusterAlreadyExists"
     assert world.aws.count("DeleteDBClusterSnapshot", TARGET) == 1
     assert world.aws.count("RestoreDBClusterFromSnapshot") == 0
@@ -308,12 +294,21 @@ def test_invalid_spec_respects_notification_events(world: World) -> None:
     assert world.sns_messages() == []
 
 
-def _tick_until(world: World, spec: dict[str, Any], uid: str, done: Any) -> dict[str, Any]:
+def _tick_until(
+    world: World,
+    spec: dict[str, Any],
+    uid: str,
+    done: Callable[[dict[str, Any]], bool] = lambda status: False,
+    status: dict[str, Any] | None = None,
+    driver: Driver | None = None,
+    rounds: int = 100,
+) -> dict[str, Any]:
+    """The status once ``done`` holds or the run asks for no further tick, ticking from
+    ``status`` as the operator would (each tick when the last one said)."""
     from aurora_restore.driver import Resource
 
-    driver = world.driver()
-    status: dict[str, Any] | None = None
-    for _ in range(100):
+    driver = driver or world.driver()
+    for _ in range(rounds):
         tick = driver.tick(Resource("r", "databases", uid, 1, spec, status), world.kube)
         status = tick.status.to_dict()
         if done(status) or tick.requeue_after is None:
