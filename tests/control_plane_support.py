@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 import yaml
 
@@ -67,6 +70,10 @@ class ControlPlane:
     def apply(self, docs: list[dict[str, Any]]) -> None:
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
 
+    def create_namespace(self, name: str) -> ControlPlane:
+        self.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
+        return self
+
     def token_kubeconfig(self, namespace: str, service_account: str, path: Path) -> Path:
         """A kubeconfig that authenticates as the ServiceAccount, with a token the API server
         signed (`kubectl create token`), and nothing of the admin's credentials."""
@@ -106,6 +113,18 @@ class ControlPlane:
         [account] = [d for d in wanted if d["kind"] == "ServiceAccount"]
         meta = account["metadata"]
         return self.token_kubeconfig(meta["namespace"], meta["name"], path)
+
+
+@contextmanager
+def api_client(kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
+    """The official client for ``kubeconfig``, configured explicitly (it reads KUBECONFIG
+    only at import)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(
+        config_file=str(kubeconfig), client_configuration=configuration
+    )
+    with kubernetes.client.ApiClient(configuration) as client:
+        yield client
 
 
 def run_tool(

@@ -15,7 +15,7 @@ import yaml
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import ROOT, TOOLS, run_tool
-from support.cluster import APP_PW, MASTER_PW, Cluster, Operator, RealCluster, cross_region
+from support.cluster import Cluster, Operator, RealCluster, database_restore
 
 pytestmark = pytest.mark.e2e
 CHART = ROOT / "helm" / "aurora-restore-operator"
@@ -40,17 +40,7 @@ def operator_kubeconfig(chart_identity: Path) -> Path:
 def test_operator_with_the_charts_rbac_restores_and_its_secret_is_collected(
     aws: AwsSandbox, postgres: PostgresSandbox | None, operator: Operator, cluster: Cluster
 ) -> None:
-    if postgres is None:
-        pytest.skip(PostgresSandbox.install_hint())
-    postgres.set_master_password(MASTER_PW)
-    cluster.secret("staging-master", {"password": MASTER_PW})
-    cluster.secret("app-db", {"password": APP_PW})
-    spec = cross_region(instances=1)
-    spec.update(
-        masterPassword={"secretRef": {"name": "staging-master"}},
-        users=[{"name": "app", "passwordSecretRef": {"name": "app-db"}, "privileges": "readwrite"}],
-        connectionSecret={"name": "staging-db"},
-    )
+    spec = database_restore(postgres, cluster)
     cluster.apply_restore("chart-rbac", spec)
     obj = cluster.wait_phase("chart-rbac", "Completed", "Failed", timeout=90)
     assert obj["status"]["phase"] == "Completed", (

@@ -19,55 +19,32 @@ from aurora_restore_sandbox.postgres import PostgresSandbox
 from control_plane_support import TOOLS
 from support.aws import create_cluster
 from support.cluster import (
-    APP_PW,
-    MASTER_PW,
+    RUN_EVENTS,
     SOURCE,
     TARGET,
     Cluster,
     Operator,
     condition,
     cross_region,
+    database_restore,
 )
+from support.world import PHASE_ORDER
 
 pytestmark = pytest.mark.e2e
-
-ORDER = [
-    "CheckingSnapshot",
-    "CopyingSnapshot",
-    "DeletingExistingCluster",
-    "RestoringCluster",
-    "CreatingInstances",
-    "ConfiguringDatabase",
-    "RetiringExistingCluster",
-    "SwappingClusters",
-    "DeletingRetiredCluster",
-    "ArchivingSnapshot",
-    "Completed",
-]
 
 
 def test_restore_completes_with_every_phase_in_order(
     aws: AwsSandbox, postgres: PostgresSandbox | None, operator: Operator, cluster: Cluster
 ) -> None:
-    if postgres is None:
-        pytest.skip(PostgresSandbox.install_hint())
+    spec = database_restore(postgres, cluster)
     # Phases long enough to be seen from outside.
     aws.set_delays(1.5)
-    postgres.set_master_password(MASTER_PW)
-    cluster.secret("staging-master", {"password": MASTER_PW})
-    cluster.secret("app-db", {"password": APP_PW})
-    spec = cross_region(instances=1)
-    spec.update(
-        masterPassword={"secretRef": {"name": "staging-master"}},
-        users=[{"name": "app", "passwordSecretRef": {"name": "app-db"}, "privileges": "readwrite"}],
-        connectionSecret={"name": "staging-db"},
-    )
     cluster.apply_restore("staging-refresh", spec)
     seen: list[str] = []
     obj = cluster.wait_phase("staging-refresh", "Completed", "Failed", timeout=90, seen=seen)
     status = obj["status"]
     assert status["phase"] == "Completed", (status.get("error"), operator.logs()[-3000:])
-    assert [p for p in ORDER if p in seen] == seen[seen.index("CheckingSnapshot") :]
+    assert [p for p in PHASE_ORDER if p in seen] == seen[seen.index("CheckingSnapshot") :]
     assert {
         "CheckingSnapshot",
         "CopyingSnapshot",
@@ -89,19 +66,7 @@ def test_restore_completes_with_every_phase_in_order(
     assert secret.metadata.owner_references[0].name == "staging-refresh"
 
     # kopf posts events in the background: the last may land just after the phase.
-    cluster.wait_events(
-        "staging-refresh",
-        "RestoreStarted",
-        "SnapshotFound",
-        "CopyStarted",
-        "CopyCompleted",
-        "ClusterRestoreStarted",
-        "ClusterAvailable",
-        "InstancesAvailable",
-        "DatabaseConfigured",
-        "SnapshotArchived",
-        "RestoreCompleted",
-    )
+    cluster.wait_events("staging-refresh", *RUN_EVENTS)
     assert aws.count("CopyDBClusterSnapshot") == 1
     assert aws.count("RestoreDBClusterFromSnapshot") == 1
 

@@ -12,7 +12,4 @@ NAMESPACE = "databases"
 
 @pytest.fixture(scope="session")
 def plane(control_plane: ControlPlane) -> ControlPlane:
-    control_plane.apply(
-        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
-    )
-    return control_plane
+    return control_plane.create_namespace(NAMESPACE)

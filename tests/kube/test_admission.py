@@ -5,7 +5,6 @@ their real cost budgets), not by our models."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,12 @@ import yaml
 from aurora_restore.api.restore import SpecError, validate_spec
 from aurora_restore.api.schedule import validate_schedule_spec
 from control_plane_support import ROOT, ControlPlane
+from support.examples import header, invalid_examples, valid_examples
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-INVALID = sorted((ROOT / "examples" / "invalid").glob("*.yaml"))
+EXAMPLES = valid_examples()
+INVALID = invalid_examples()
 CRDS = sorted((ROOT / "crds").glob("*.yaml"))
 VALIDATORS = {"AuroraRestore": validate_spec, "AuroraRestoreSchedule": validate_schedule_spec}
-
-
-def header(path: Path, key: str) -> str | None:
-    """The value of a ``# key: value`` comment at the top of a file."""
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        match = re.match(rf"#\s*{key}:\s*(.+)$", line)
-        if match:
-            return match.group(1).strip()
-    return None
 
 
 def test_examples_and_crds_are_found() -> None:

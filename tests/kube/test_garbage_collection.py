@@ -18,7 +18,7 @@ from aurora_restore.api.schedule import validate_schedule_spec
 from aurora_restore.k8s.handlers import owner_reference
 from aurora_restore.k8s.objects import KubeObjects
 from aurora_restore.schedule import ScheduleObject, child_body, child_spec
-from control_plane_support import ControlPlane
+from control_plane_support import ControlPlane, api_client
 
 from .conftest import NAMESPACE
 
@@ -31,11 +31,7 @@ TEMPLATE = {
 
 @pytest.fixture
 def api(plane: ControlPlane) -> Iterator[kubernetes.client.ApiClient]:
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(plane.kubeconfig), client_configuration=configuration
-    )
-    with kubernetes.client.ApiClient(configuration) as client:
+    with api_client(plane.kubeconfig) as client:
         yield client
 
 

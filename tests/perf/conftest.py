@@ -3,20 +3,23 @@ it receives, server-side), a driver with a controllable clock, and many restores
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
 
+from aurora_restore.aws.batching import WATCHER, Describer
 from aurora_restore.aws.clients import Clients
 from aurora_restore.driver import Driver, Resource, Tick
 from aurora_restore.settings import load
 from aurora_restore_sandbox.aws import AwsSandbox
 from support.aws import SOURCE, TARGET, create_source
 from support.fakes import FakeKube
-from support.world import Clock
+from support.world import DRIVER_ENV, Clock
 
 
 @dataclass
@@ -79,9 +82,7 @@ def fleet(aws: AwsSandbox) -> Fleet:
         clock=Clock(),
         session=session,
         env={
-            "AWS_REGION": SOURCE,
-            "AURORA_RESTORE_CREATE_TABLES": "true",
-            "AURORA_RESTORE_POLL_INTERVAL": "30s",
+            **DRIVER_ENV,
             "AURORA_RESTORE_POLL_FLOOR": "2s",
             # The budget is tested on its own; here it would only slow the tests down.
             "AURORA_RESTORE_AWS_RATE_LIMIT": "0",
@@ -106,3 +107,36 @@ def same_region(cluster: str) -> dict[str, Any]:
         "source": {"region": SOURCE, "snapshotIdentifier": "prod-manual-1"},
         "target": {"region": SOURCE, "clusterIdentifier": cluster},
     }
+
+
+class FakeTime:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextmanager
+def watching(callback: Callable[[], None] | None) -> Iterator[None]:
+    """Calls made inside carry ``callback``, as each restore's daemon's calls carry its own
+    wake-up callback in the operator (aws/batching.py)."""
+    token = WATCHER.set(callback)
+    try:
+        yield
+    finally:
+        WATCHER.reset(token)
+
+
+def status_describer(state: dict[str, dict[str, Any]], clock: FakeTime) -> Describer:
+    """A Describer over ``state`` (identifier -> item with a ``Status``), each status
+    followed for 1 s, with no batching window."""
+    return Describer(
+        lambda ids: {i: dict(state[i]) for i in ids if i in state},
+        lambda item: item["Status"],
+        lambda: 1.0,
+        window=0,
+        clock=clock,
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
 from aurora_restore_sandbox.aws import RDS_CLUSTER, RDS_CLUSTER_SNAPSHOT, RDS_INSTANCE
@@ -29,37 +33,64 @@ def _rounds_cost_one_describe(fleet: Fleet, operation: str, region: str) -> None
         assert {op for op, _ in fleet.aws.calls("rds")} == {operation}
 
 
-def test_restores_waiting_on_copies_share_one_describe(fleet: Fleet) -> None:
-    fleet.aws.set_transition(RDS_CLUSTER_SNAPSHOT, STUCK)
-    for i in range(N):
-        fleet.add(f"copy-{i}", cross_region(f"staging-{i}"))
-    fleet.run_until(_waiting("Snapshot copy is still in progress"))
-    assert fleet.aws.count("CopyDBClusterSnapshot", TARGET) == N
-    _rounds_cost_one_describe(fleet, "DescribeDBClusterSnapshots", TARGET)
+@dataclass(frozen=True)
+class Wait:
+    """What N restores wait on together, and the one Describe that answers them all."""
+
+    name: str
+    model: str
+    spec: Callable[[str], dict[str, Any]]
+    message: str
+    started: str  # the call that began what each waits on: once per restore
+    describe: str
+    region: str
 
 
-def test_restores_waiting_on_clusters_share_one_describe(fleet: Fleet) -> None:
-    fleet.aws.set_transition(RDS_CLUSTER, STUCK)
-    for i in range(N):
-        fleet.add(f"cluster-{i}", same_region(f"staging-{i}"))
-    fleet.run_until(_waiting("Cluster restore is still in progress"))
-    _rounds_cost_one_describe(fleet, "DescribeDBClusters", SOURCE)
+COPIES = Wait(
+    "copies",
+    RDS_CLUSTER_SNAPSHOT,
+    cross_region,
+    "Snapshot copy is still in progress",
+    "CopyDBClusterSnapshot",
+    "DescribeDBClusterSnapshots",
+    TARGET,
+)
+CLUSTERS = Wait(
+    "clusters",
+    RDS_CLUSTER,
+    same_region,
+    "Cluster restore is still in progress",
+    "RestoreDBClusterFromSnapshot",
+    "DescribeDBClusters",
+    SOURCE,
+)
+INSTANCES = Wait(
+    "instances",
+    RDS_INSTANCE,
+    same_region,
+    "Waiting for instances to be available",
+    "CreateDBInstance",
+    "DescribeDBInstances",
+    SOURCE,
+)
 
 
-def test_restores_waiting_on_instances_share_one_describe(fleet: Fleet) -> None:
-    fleet.aws.set_transition(RDS_INSTANCE, STUCK)
-    for i in range(N):
-        fleet.add(f"instances-{i}", same_region(f"staging-{i}"))
-    fleet.run_until(_waiting("Waiting for instances to be available"))
-    assert fleet.aws.count("CreateDBInstance", SOURCE) == N
-    _rounds_cost_one_describe(fleet, "DescribeDBInstances", SOURCE)
+def _all_waiting(fleet: Fleet, wait: Wait, n: int = N) -> None:
+    fleet.aws.set_transition(wait.model, STUCK)
+    for i in range(n):
+        fleet.add(f"{wait.name}-{i}", wait.spec(f"staging-{i}"))
+    fleet.run_until(_waiting(wait.message))
+
+
+@pytest.mark.parametrize("wait", [COPIES, CLUSTERS, INSTANCES], ids=lambda w: w.name)
+def test_restores_waiting_together_share_one_describe(fleet: Fleet, wait: Wait) -> None:
+    _all_waiting(fleet, wait)
+    assert fleet.aws.count(wait.started, wait.region) == N
+    _rounds_cost_one_describe(fleet, wait.describe, wait.region)
 
 
 def test_the_cost_does_not_grow_with_the_number_of_restores(fleet: Fleet) -> None:
-    fleet.aws.set_transition(RDS_CLUSTER_SNAPSHOT, STUCK)
-    for i in range(3 * N):
-        fleet.add(f"copy-{i}", cross_region(f"staging-{i}"))
-    fleet.run_until(_waiting("Snapshot copy is still in progress"))
+    _all_waiting(fleet, COPIES, 3 * N)
     per_round = []
     for _ in range(3):
         fleet.clock.advance(30)

@@ -11,23 +11,16 @@ from typing import Any
 import boto3
 import pytest
 
-from aurora_restore.aws.batching import WATCHER, Describer
+from aurora_restore.aws.batching import Describer
 from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.rds import RdsAdapter, RdsTuning
 from aurora_restore.pipeline.context import READS, Followed, ReadPolicy
 from aurora_restore.pipeline.ports import RestoreRequest
 from aurora_restore_sandbox.aws import AwsSandbox
+from support.aws import create_source
 from support.faults import Fault
 
-from .conftest import SOURCE, TARGET
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from .conftest import SOURCE, TARGET, FakeTime, status_describer, watching
 
 
 @pytest.fixture
@@ -40,16 +33,7 @@ def status_check() -> Iterator[None]:
 
 @pytest.fixture
 def session(aws: AwsSandbox) -> boto3.Session:
-    rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="source-master-pw",
-    )
-    rds.create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
-    )
+    create_source(aws)
     aws.settle()
     aws.reset_calls()
     return boto3.Session()
@@ -170,20 +154,11 @@ def test_a_status_change_wakes_the_other_restores_watching_it() -> None:
     state = {"x": {"Status": "copying"}, "y": {"Status": "copying"}}
     woken: list[str] = []
     clock = FakeTime()
-    describer = Describer(
-        lambda ids: {i: dict(state[i]) for i in ids if i in state},
-        lambda i: i["Status"],
-        lambda: 1.0,
-        window=0,
-        clock=clock,
-    )
+    describer = status_describer(state, clock)
 
     def ask(who: str, identifier: str) -> Any:
-        token = WATCHER.set(lambda: woken.append(who))
-        try:
+        with watching(lambda: woken.append(who)):
             return describer.get(identifier)
-        finally:
-            WATCHER.reset(token)
 
     ask("a", "x")
     ask("b", "y")
@@ -242,11 +217,8 @@ def test_a_restore_is_followed_only_when_the_region_refresh_runs_and_can_wake_it
         while not rds.reads.refreshing and time.monotonic() < deadline:
             time.sleep(0.01)
         assert check() is None  # nobody to wake
-        token = WATCHER.set(lambda: None)
-        try:
+        with watching(lambda: None):
             within = check()
-        finally:
-            WATCHER.reset(token)
         assert within is not None and within <= 30 + 3600 + 1.0
     finally:
         stop.set()

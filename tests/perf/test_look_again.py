@@ -11,6 +11,8 @@ import pytest
 from aurora_restore.aws.batching import Describer
 from aurora_restore.pipeline.context import Followed, PipelineConfig
 
+from .conftest import FakeTime
+
 CONFIG = PipelineConfig(poll_interval=30.0, poll_floor=2.0, poll_backoff=0.25)
 
 
@@ -44,14 +46,6 @@ def test_followed_needs_every_object_followed() -> None:
     assert followed.seconds == 5.0
     followed.note(None)
     assert followed.seconds is None
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_region_refresh_spends_one_restores_budget_shared_by_all() -> None:

@@ -4,19 +4,21 @@ however many restores call at once; a throttling answer slows the region down.""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import boto3
 import pytest
 
-from aurora_restore.aws.batching import WATCHER
 from aurora_restore.aws.clients import Clients
 from aurora_restore.aws.ratelimit import RegionLimits, TokenBucket
 from aurora_restore.aws.rds import CLUSTERS, RdsAdapter, RdsTuning
+from aurora_restore.driver import Driver
 from aurora_restore_sandbox.aws import AwsSandbox
 from support.faults import Fault
 
-from .conftest import SOURCE, TARGET, Fleet, cross_region
+from .conftest import SOURCE, TARGET, Fleet, cross_region, watching
 
 
 class FakeTime:
@@ -151,17 +153,21 @@ def test_restores_turned_away_are_told_to_come_back_later_not_all_at_once() -> N
     assert admitted[:2] == [True, True] and sum(admitted) == 2
 
 
+@contextmanager
+def restore_at_its_copy(fleet: Fleet, target_cluster: str) -> Iterator[Driver]:
+    """A driver with a budget of 10 calls/s and one cross-region restore ``r`` past its
+    snapshot-check, ticked inside as the operator's daemon ticks it (with a callback)."""
+    driver = fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT="10")
+    fleet.add("r", cross_region(target_cluster))
+    with watching(lambda: None):
+        fleet.tick("r")  # snapshot-check
+        yield driver
+
+
 def test_a_restore_over_budget_waits_without_counting_a_retry(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT="10")
-    fleet.add("r", cross_region("staging-budget"))
-    driver = fleet.driver
-    assert driver is not None
-    # In the operator, each restore's calls carry its wake-up callback (aws/batching.py).
-    token = WATCHER.set(lambda: None)
-    try:
-        fleet.tick("r")  # snapshot-check
+    with restore_at_its_copy(fleet, "staging-budget") as driver:
         with monkeypatch.context() as patched:
             # The region's budget is spent: a restore's own calls are turned away for 7 s.
             patched.setattr(driver.rds.limits, "take_or_defer", lambda region, key: 7.0)
@@ -174,8 +180,6 @@ def test_a_restore_over_budget_waits_without_counting_a_retry(
             assert fleet.aws.count("CopyDBClusterSnapshot") == 0
         fleet.tick("r")
         assert fleet.aws.count("CopyDBClusterSnapshot") == 1
-    finally:
-        WATCHER.reset(token)
 
 
 class RunClock:
@@ -221,11 +225,8 @@ def run_under_budget(fleet: Fleet, n: int, rate: float, burst: int) -> dict[str,
         for name in names:
             if due[name] > clock.now or fleet.phase(name) == "Completed":
                 continue
-            token = WATCHER.set(callbacks[name])
-            try:
+            with watching(callbacks[name]):
                 tick = fleet.tick(name)
-            finally:
-                WATCHER.reset(token)
             wait = tick.requeue_after if tick.requeue_after is not None else 30.0
             due[name] = clock.now + (wait if tick.exact_wait else max(wait, 0.5))
         driver.rds.reads.refresh()
@@ -250,13 +251,7 @@ def test_restores_complete_under_the_budget_each_call_once(fleet: Fleet) -> None
 def test_a_deferred_restore_does_not_repeat_its_reads(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet.make_driver(AURORA_RESTORE_AWS_RATE_LIMIT="10")
-    fleet.add("r", cross_region("staging-reads"))
-    driver = fleet.driver
-    assert driver is not None
-    token = WATCHER.set(lambda: None)
-    try:
-        fleet.tick("r")  # snapshot-check
+    with restore_at_its_copy(fleet, "staging-reads") as driver:
         fleet.aws.reset_calls()
         turns = iter([3.0, 2.0, 1.0])
         with monkeypatch.context() as patched:
@@ -273,8 +268,6 @@ def test_a_deferred_restore_does_not_repeat_its_reads(
             fleet.tick("r")
         assert fleet.aws.count("DescribeDBClusterSnapshots", TARGET) == 1
         assert fleet.aws.count("CopyDBClusterSnapshot", TARGET) == 1
-    finally:
-        WATCHER.reset(token)
 
 
 def test_turns_are_served_in_order() -> None:

@@ -9,19 +9,12 @@ from typing import Any
 
 import pytest
 
-from aurora_restore.aws.batching import WATCHER, Describer
 from aurora_restore.aws.rds_reads import RdsReads, RdsTuning
 from aurora_restore.pipeline.context import READS, Followed, ReadPolicy
 
+from .conftest import FakeTime, status_describer, watching
+
 REGION, KIND = "us-west-2", "clusters"
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class World:
@@ -67,13 +60,12 @@ class Restores:
         """(answers, seconds within which the refresh promised to look, or None)."""
         followed = Followed()
         callback = self.callbacks.setdefault(who, lambda: self.woken.append(who))
-        watcher = WATCHER.set(callback)
-        policy = READS.set(ReadPolicy(cached=True, followed=followed))
-        try:
-            items = self.reads.shared(REGION, KIND, list(identifiers or (who,)))
-        finally:
-            READS.reset(policy)
-            WATCHER.reset(watcher)
+        with watching(callback):
+            policy = READS.set(ReadPolicy(cached=True, followed=followed))
+            try:
+                items = self.reads.shared(REGION, KIND, list(identifiers or (who,)))
+            finally:
+                READS.reset(policy)
         return {k: v and v["Status"] for k, v in items.items()}, followed.seconds
 
 
@@ -160,22 +152,15 @@ def test_a_woken_restore_sees_the_next_change_when_it_looks_itself(clock: FakeTi
 
 @pytest.fixture
 def no_watcher() -> Iterator[None]:
-    token = WATCHER.set(None)
-    yield
-    WATCHER.reset(token)
+    with watching(None):
+        yield
 
 
 def test_a_promise_is_kept_until_the_restore_would_look_itself(
     clock: FakeTime, no_watcher: None
 ) -> None:
     state = {key: {"Status": "creating"} for key in ("x", "y", "z")}
-    describer = Describer(
-        lambda ids: {i: dict(state[i]) for i in ids if i in state},
-        lambda item: item["Status"],
-        lambda: 1.0,
-        window=0,
-        clock=clock,
-    )
+    describer = status_describer(state, clock)
     for key in state:
         describer.get(key)
     assert describer.follow(30, 2) == pytest.approx(10)  # three in progress: 30 / 3

@@ -4,10 +4,13 @@ Each case of issue 13's list is reproduced against the stand-in, with its call c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from aurora_restore.driver import Driver
+from support.aws import vpc_with_subnets
 from support.world import (
     SOURCE,
     TARGET,
@@ -34,52 +37,48 @@ def mutations(world: World) -> list[str]:
 
 def network(world: World) -> tuple[str, list[str], str]:
     ec2 = world.client("ec2", TARGET)
-    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{n}.0/24", AvailabilityZone=f"{TARGET}{z}")[
-            "Subnet"
-        ]["SubnetId"]
-        for n, z in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets(ec2, TARGET)
     group = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
     world.aws.reset_calls()
     return vpc, subnets, group
 
 
+def refused_by_preflight(world: World, spec: dict[str, Any], **run: Any) -> dict[str, Any]:
+    """The status of a run of ``spec`` that the preflight refused: failed in snapshot-check,
+    before any mutating call."""
+    status, _ = world.run(spec, **run)
+    assert status["phase"] == "Failed", status
+    assert status["error"]["step"] == "snapshot-check", status["error"]
+    assert mutations(world) == []
+    return status
+
+
 def test_existing_target_with_fail_copies_nothing(world: World) -> None:
     existing_staging(world, region=TARGET)
-    status, _ = world.run(cross_region_spec())
-    assert status["phase"] == "Failed"
+    status = refused_by_preflight(world, cross_region_spec())
     assert status["error"]["code"] == "ClusterAlreadyExists"
-    assert status["error"]["step"] == "snapshot-check"
     assert world.aws.count("CopyDBClusterSnapshot") == 0
-    assert mutations(world) == []
 
 
 def test_subnet_that_does_not_exist_fails_before_the_copy(world: World) -> None:
     vpc, subnets, _ = network(world)
     spec = cross_region_spec(vpcId=vpc, subnetIds=[subnets[0], "subnet-0000000000000dead"])
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
+    status = refused_by_preflight(world, spec)
     assert status["error"]["type"] == "ValidationError"
     assert status["error"]["code"] == "InvalidNetwork"
     assert "subnet-0000000000000dead does not exist" in status["error"]["message"]
-    assert status["error"]["step"] == "snapshot-check"
-    assert mutations(world) == []
 
 
 def test_subnet_group_that_does_not_exist_fails_before_the_copy(world: World) -> None:
-    status, _ = world.run(cross_region_spec(dbSubnetGroupName="no-such-group"))
+    status = refused_by_preflight(world, cross_region_spec(dbSubnetGroupName="no-such-group"))
     assert status["error"]["code"] == "InvalidNetwork"
     assert "DB subnet group no-such-group does not exist in us-west-2" in status["message"]
-    assert mutations(world) == []
 
 
 def test_kms_alias_that_does_not_exist_is_one_call_and_a_clear_failure(world: World) -> None:
     spec = cross_region_spec()
     spec["copy"] = {"kmsKeyId": "alias/does-not-exist"}
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
+    status = refused_by_preflight(world, spec)
     assert status["error"]["type"] == "ValidationError"
     assert status["error"]["code"] == "KMSKeyNotFound"
     assert status["error"]["message"] == (
@@ -91,16 +90,15 @@ def test_kms_alias_that_does_not_exist_is_one_call_and_a_clear_failure(world: Wo
 
 
 def test_target_kms_key_is_checked_too(world: World) -> None:
-    status, _ = world.run(same_region_spec(kmsKeyId="alias/nope"))
+    status = refused_by_preflight(world, same_region_spec(kmsKeyId="alias/nope"))
     assert status["error"]["code"] == "KMSKeyNotFound"
     assert status["error"]["message"].startswith("target.kmsKeyId: KMS key alias/nope")
-    assert mutations(world) == []
 
 
 def test_parameter_group_that_does_not_exist_fails_before_the_copy(world: World) -> None:
-    status, _ = world.run(cross_region_spec(dbClusterParameterGroupName="no-such-params"))
+    spec = cross_region_spec(dbClusterParameterGroupName="no-such-params")
+    status = refused_by_preflight(world, spec)
     assert status["error"]["code"] == "DBClusterParameterGroupNotFound"
-    assert mutations(world) == []
 
 
 def test_good_references_pass_and_the_run_completes(world: World) -> None:
@@ -169,49 +167,30 @@ def test_late_secret_is_picked_up_and_the_run_goes_on(world: World) -> None:
         world.clock.advance(tick.requeue_after or 1)
     assert mutations(world) == []
     world.kube.secrets["late-master"] = {"password": "S3cret-late"}
-    for _ in range(200):
-        tick = driver.tick(Resource("r", "databases", "uid-late", 1, spec, status), world.kube)
-        status = tick.status.to_dict()
-        if tick.requeue_after is None:
-            break
-        world.clock.advance(max(tick.requeue_after, 1))
-    assert status and status["phase"] == "Completed", status and status.get("error")
+    status = _tick_until(world, spec, "uid-late", status=status, driver=driver, rounds=200)
+    assert status["phase"] == "Completed", status.get("error")
 
 
 def test_missing_secrets_manager_secret_fails_at_once_naming_it(world: World) -> None:
     spec = same_region_spec()
     spec["masterPassword"] = {"secretsManagerSecretId": "no-such-secret"}
-    status, _ = world.run(spec)
-    assert status["phase"] == "Failed"
-    assert status["error"]["step"] == "snapshot-check"
+    status = refused_by_preflight(world, spec)
     assert status["error"]["message"].startswith("Secrets Manager secret no-such-secret: ")
     # The namespace-tag check asks for the secret's tags first and reads nothing: one call.
     assert world.aws.count("DescribeSecret") + world.aws.count("GetSecretValue") == 1
-    assert mutations(world) == []
 
 
 def test_target_created_during_the_copy_fails_and_the_copy_is_deleted(world: World) -> None:
-    from aurora_restore.driver import Resource
-
     spec = cross_region_spec()
     driver = world.driver()
-    status: dict[str, Any] | None = None
-    for _ in range(50):
-        tick = driver.tick(Resource("r", "databases", "uid-race", 1, spec, status), world.kube)
-        status = tick.status.to_dict()
-        if status["phase"] != "CheckingSnapshot":
-            break
-        world.clock.advance(max(tick.requeue_after or 0, 1))
+    copying = _tick_until(
+        world, spec, "uid-race", lambda s: s["phase"] != "CheckingSnapshot", driver=driver
+    )
     assert world.aws.count("CopyDBClusterSnapshot") == 1
     # Someone creates the target while the copy runs.
     existing_staging(world, region=TARGET, instances=0)
-    for _ in range(100):
-        tick = driver.tick(Resource("r", "databases", "uid-race", 1, spec, status), world.kube)
-        status = tick.status.to_dict()
-        if tick.requeue_after is None:
-            break
-        world.clock.advance(max(tick.requeue_after, 1))
-    assert status and status["phase"] == "Failed"
+    status = _tick_until(world, spec, "uid-race", status=copying, driver=driver)
+    assert status["phase"] == "Failed"
     assert status["error"]["code"] == "ClusterAlreadyExists"
     assert world.aws.count("DeleteDBClusterSnapshot", TARGET) == 1
     assert world.aws.count("RestoreDBClusterFromSnapshot") == 0
@@ -315,12 +294,21 @@ def test_invalid_spec_respects_notification_events(world: World) -> None:
     assert world.sns_messages() == []
 
 
-def _tick_until(world: World, spec: dict[str, Any], uid: str, done: Any) -> dict[str, Any]:
+def _tick_until(
+    world: World,
+    spec: dict[str, Any],
+    uid: str,
+    done: Callable[[dict[str, Any]], bool] = lambda status: False,
+    status: dict[str, Any] | None = None,
+    driver: Driver | None = None,
+    rounds: int = 100,
+) -> dict[str, Any]:
+    """The status once ``done`` holds or the run asks for no further tick, ticking from
+    ``status`` as the operator would (each tick when the last one said)."""
     from aurora_restore.driver import Resource
 
-    driver = world.driver()
-    status: dict[str, Any] | None = None
-    for _ in range(100):
+    driver = driver or world.driver()
+    for _ in range(rounds):
         tick = driver.tick(Resource("r", "databases", uid, 1, spec, status), world.kube)
         status = tick.status.to_dict()
         if done(status) or tick.requeue_after is None:
@@ -395,7 +383,6 @@ def test_missing_config_map_is_waited_for_then_fails_naming_it(world: World) -> 
     spec["sql"] = [{"configMapRef": {"name": "mask-pii", "key": "mask.sql"}}]
     spec["masterPassword"] = {"secretRef": {"name": "master"}}
     world.kube.secrets["master"] = {"password": "S3cret-master"}
-    status, _ = world.run(spec, max_ticks=50)
+    status = refused_by_preflight(world, spec, max_ticks=50)
     assert status["error"]["code"] == "ConfigMapNotFound"
     assert status["error"]["message"].startswith("ConfigMap mask-pii (key mask.sql) did not")
-    assert mutations(world) == []

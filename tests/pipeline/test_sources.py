@@ -14,6 +14,7 @@ from aurora_restore.driver import Resource
 from aurora_restore.pipeline.context import Context, PipelineConfig
 from aurora_restore.pipeline.errors import StepFailure
 from aurora_restore.pipeline.steps import restore_snapshot
+from support.aws import vpc_with_subnets
 from support.world import SOURCE, TARGET, World
 
 MUTATING = (
@@ -180,13 +181,7 @@ def test_clone_end_to_end_is_copy_on_write(sources: World) -> None:
     world = sources
     spec = source_spec("Clone", dbSubnetGroupName="clone-subnets")
     ec2 = world.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{n}.0/24", AvailabilityZone=f"{SOURCE}{z}")[
-            "Subnet"
-        ]["SubnetId"]
-        for n, z in ((1, "a"), (2, "b"))
-    ]
+    vpc, subnets = vpc_with_subnets(ec2, SOURCE, "10.9")
     world.client("rds").create_db_subnet_group(
         DBSubnetGroupName="clone-subnets", DBSubnetGroupDescription="clones", SubnetIds=subnets
     )

@@ -14,7 +14,7 @@ import kubernetes
 import pytest
 import yaml
 
-from control_plane_support import ROOT, ControlPlane
+from control_plane_support import ROOT, ControlPlane, api_client
 from support.world import World, cross_region_spec
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
@@ -23,19 +23,12 @@ NAMESPACE = "status-readback"
 
 @pytest.fixture(scope="module")
 def server(control_plane: ControlPlane) -> ControlPlane:
-    control_plane.apply(
-        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
-    )
-    return control_plane
+    return control_plane.create_namespace(NAMESPACE)
 
 
 @pytest.fixture
 def custom(server: ControlPlane) -> Iterator[kubernetes.client.CustomObjectsApi]:
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(server.kubeconfig), client_configuration=configuration
-    )
-    with kubernetes.client.ApiClient(configuration) as api:
+    with api_client(server.kubeconfig) as api:
         yield kubernetes.client.CustomObjectsApi(api)
 
 

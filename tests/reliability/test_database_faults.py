@@ -94,17 +94,20 @@ def test_endpoint_unreachable_for_a_while_then_completes(
     assert_audit_complete(db_world, status)
 
 
+def database_failure(status: dict[str, Any], code: str) -> dict[str, Any]:
+    """The error of a run that failed as a DatabaseError ``code`` in setup-db-users."""
+    assert status["phase"] == "Failed"
+    error = status["error"]
+    assert (error["type"], error["step"]) == ("DatabaseError", "setup-db-users"), error
+    assert error["code"] == code, error
+    return error
+
+
 def test_wrong_master_password_fails_at_once_with_sns(db_world: World) -> None:
     db_world.kube.secrets["staging-master"] = {"password": "not-the-S3ntinel-db-password"}
     app, reporting = names()
     status, ticks = run(db_world, spec_with([app, reporting], [], db_world))
-    assert status["phase"] == "Failed"
-    error = status["error"]
-    assert (error["type"], error["step"], error["code"]) == (
-        "DatabaseError",
-        "setup-db-users",
-        "AuthenticationFailed",
-    )
+    database_failure(status, "AuthenticationFailed")
     assert not [e for e in events_of(ticks) if e[1] == "Retrying"]  # permanent: no retry
     assert_audit_complete(db_world, status)
     [message] = db_world.sns_messages()
@@ -125,13 +128,7 @@ def test_failing_statement_is_rolled_back_and_named_by_position_not_text(
     )
     spec = spec_with([app, reporting], ["SELECT 1;", script, "SELECT 2;"], db_world)
     status, ticks = run(db_world, spec)
-    assert status["phase"] == "Failed"
-    error = status["error"]
-    assert (error["type"], error["step"], error["code"]) == (
-        "DatabaseError",
-        "setup-db-users",
-        "SqlFailed",
-    )
+    error = database_failure(status, "SqlFailed")
     assert "sql[1]" in error["message"] and "statement 3 (line 4)" in error["message"]
     assert "22012" in error["message"]  # division_by_zero: the SQLSTATE, not the statement
     # (The inline script itself is part of the spec, kept in status.runSpec.)

@@ -189,12 +189,7 @@ def test_cluster_created_by_someone_else_before_the_restore_is_not_overwritten(
 
 def test_instance_name_taken_by_another_cluster_is_not_touched(world: World) -> None:
     rds = world.client("rds")
-    rds.create_db_cluster(
-        DBClusterIdentifier="other",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="someone-elses",
-    )
+    create_cluster(rds, "other", "someone-elses")
     rds.create_db_instance(
         DBInstanceIdentifier="staging-1",
         DBClusterIdentifier="other",

@@ -11,6 +11,7 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.kube import KubeSandbox
+from control_plane_support import api_client
 
 HERE = Path(__file__).parent
 
@@ -42,11 +43,7 @@ def kubeconfig(kube: KubeSandbox, tmp_path: Path) -> Path:
 @pytest.fixture
 def kube_client(kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
     """The official client, configured explicitly (it reads KUBECONFIG only at import)."""
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(kubeconfig), client_configuration=configuration
-    )
-    with kubernetes.client.ApiClient(configuration) as client:
+    with api_client(kubeconfig) as client:
         yield client
 
 

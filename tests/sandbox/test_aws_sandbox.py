@@ -17,20 +17,15 @@ from aurora_restore_sandbox.aws import (
     install_rds_states,
     seed_demo_data,
 )
+from support.waiting import wait_for as support_wait_for
 
 SOURCE, TARGET = "us-east-1", "us-west-2"
 DELAY = 0.3
 
 
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+def wait_for(predicate):
+    # The stand-in's delays here are tenths of a second: five seconds is ample.
+    return support_wait_for(predicate, timeout=5.0)
 
 
 def create_cluster(rds, identifier: str = "c1", **extra) -> dict:

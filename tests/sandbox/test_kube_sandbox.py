@@ -21,6 +21,7 @@ from aurora_restore_sandbox.kube import (
     human_duration,
     jsonpath_value,
 )
+from support.waiting import wait_for
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 NS = "default"
@@ -59,17 +60,6 @@ def watch_events(kube: KubeSandbox, query: str) -> list[dict]:
     with urllib.request.urlopen(f"{kube.url}{BASE}?watch=true&{query}", timeout=10) as response:
         assert response.headers["Content-Type"] == "application/json"
         return [json.loads(line) for line in response.read().splitlines() if line.strip()]
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
 
 
 def test_custom_objects_through_the_official_client(kube: KubeSandbox, kube_client):

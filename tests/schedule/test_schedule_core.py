@@ -7,7 +7,7 @@ import datetime as dt
 import zoneinfo
 
 import pytest
-from schedule_support import UID, Clock, template, utc
+from schedule_support import UID, Clock, World, template, utc
 
 from aurora_restore import schedule as core
 from aurora_restore.api.restore import validate_spec
@@ -23,6 +23,26 @@ def reasons(events: list[core.Event]) -> list[str]:
 
 def condition(status: dict, type_: str) -> dict:
     return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+FIRST = "nightly-202611200330"
+
+
+def first_night_ran(w: World, clock: Clock) -> None:
+    """The run due on the 20th at 03:30 is created (its events are taken)."""
+    clock.at("2026-11-20T03:30:00")
+    w.look()
+    assert w.names() == [FIRST]
+    w.take_events()
+
+
+def skipped(w: World) -> core.Event:
+    """A look that creates nothing and warns why: its one event."""
+    w.look()
+    assert w.names() == [FIRST]
+    [event] = w.take_events()
+    assert (event.type, event.reason) == ("Warning", "Skipped")
+    return event
 
 
 # --- due runs -------------------------------------------------------------------------------
@@ -110,16 +130,11 @@ def test_a_lost_status_write_adopts_the_child_instead_of_creating_it_again(
 
 def test_forbid_skips_while_a_child_runs_and_says_so_once(world, clock: Clock) -> None:
     w = world(startingDeadline="1h")
-    clock.at("2026-11-20T03:30:00")
-    w.look()
-    w.start("nightly-202611200330")
-    w.take_events()
+    first_night_ran(w, clock)
+    w.start(FIRST)
 
     clock.at("2026-11-21T03:30:00")
-    w.look()
-    assert w.names() == ["nightly-202611200330"]
-    [event] = w.take_events()
-    assert (event.type, event.reason) == ("Warning", "Skipped")
+    event = skipped(w)
     assert "nightly-202611200330 is still running" in event.message
     assert "Forbid" in event.message
     assert w.status["message"] == event.message
@@ -132,10 +147,7 @@ def test_forbid_skips_while_a_child_runs_and_says_so_once(world, clock: Clock) -
     # The old run ends after the deadline: the night's run is skipped for good.
     clock.at("2026-11-21T04:45:00")
     w.finish("nightly-202611200330")
-    w.look()
-    assert w.names() == ["nightly-202611200330"]
-    [event] = w.take_events()
-    assert (event.reason, event.type) == ("Skipped", "Warning")
+    event = skipped(w)
     assert "startingDeadline" in event.message
     assert "active" not in w.status
 
@@ -166,10 +178,8 @@ def test_forbid_starts_the_blocked_run_when_the_old_one_ends_within_the_deadline
 def test_replace_stops_the_running_child_before_creating_the_new_one(world, clock: Clock) -> None:
     w = world(concurrencyPolicy="Replace")
     w.finalizers = True  # the old run's cleanup takes a while
-    clock.at("2026-11-20T03:30:00")
-    w.look()
-    w.start("nightly-202611200330")
-    w.take_events()
+    first_night_ran(w, clock)
+    w.start(FIRST)
 
     clock.at("2026-11-21T03:30:00")
     plan = w.look()
@@ -253,10 +263,8 @@ def test_operator_down_across_two_due_times_catches_up_once_inside_the_deadline(
     world, clock: Clock
 ) -> None:
     w = world(startingDeadline="1h")
-    clock.at("2026-11-20T03:30:00")
-    w.look()
-    w.finish("nightly-202611200330")
-    w.take_events()
+    first_night_ran(w, clock)
+    w.finish(FIRST)
 
     clock.at("2026-11-22T04:00:00")  # back after missing the 21st and the 22nd
     w.look()
@@ -272,16 +280,11 @@ def test_operator_down_across_two_due_times_catches_up_once_inside_the_deadline(
 
 def test_operator_down_beyond_the_deadline_starts_nothing(world, clock: Clock) -> None:
     w = world(startingDeadline="1h")
-    clock.at("2026-11-20T03:30:00")
-    w.look()
-    w.finish("nightly-202611200330")
-    w.take_events()
+    first_night_ran(w, clock)
+    w.finish(FIRST)
 
     clock.at("2026-11-22T05:00:00")
-    w.look()
-    assert w.names() == ["nightly-202611200330"]
-    [event] = w.take_events()
-    assert (event.type, event.reason) == ("Warning", "Skipped")
+    event = skipped(w)
     assert "more than 1h late" in event.message
     clock.advance(minutes=30)
     w.look()

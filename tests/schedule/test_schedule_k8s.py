@@ -17,6 +17,7 @@ from schedule_support import template
 from aurora_restore import schedule as core
 from aurora_restore.k8s.schedules import ScheduleKube, reconcile
 from aurora_restore_sandbox.kube import KubeSandbox
+from control_plane_support import api_client
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "databases"
@@ -32,12 +33,7 @@ def kube() -> Iterator[KubeSandbox]:
 
 @pytest.fixture
 def api(kube: KubeSandbox, tmp_path: Path) -> Iterator[kubernetes.client.ApiClient]:
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-        client_configuration=configuration,
-    )
-    with kubernetes.client.ApiClient(configuration) as client:
+    with api_client(kube.write_kubeconfig(tmp_path / "kubeconfig")) as client:
         yield client
 
 

@@ -24,11 +24,10 @@ from typing import Any
 
 import jsonschema
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
-EXAMPLES = ROOT / "examples"
-INVALID = EXAMPLES / "invalid"
 RESTORE_CRD = "aurorarestores.dbrestore.io.yaml"
 SCHEDULE_CRD = "aurorarestoreschedules.dbrestore.io.yaml"
 
@@ -272,30 +271,20 @@ def field_accepts(path: str, value: Any, name: str = RESTORE_CRD) -> bool:
     return all(FIELD_RULES[r["message"]](value) for r in node.get("x-kubernetes-validations", []))
 
 
+def model_accepts(type_: Any, value: Any) -> bool:
+    """Whether the model's type (a pydantic annotated type) takes the value."""
+    try:
+        TypeAdapter(type_).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
 # --- examples -------------------------------------------------------------------------------
 
 
 def documents(path: Path) -> list[Schema]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-def valid_examples() -> list[Path]:
-    return sorted(EXAMPLES.glob("*.yaml"))
-
-
-def invalid_examples() -> list[Path]:
-    return sorted(INVALID.glob("*.yaml"))
-
-
-def header(path: Path, key: str) -> str | None:
-    """The value of a ``# key: value`` comment at the top of a file."""
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        match = re.match(rf"#\s*{key}:\s*(.+)$", line)
-        if match:
-            return match.group(1).strip()
-    return None
 
 
 def crd_for(kind: str) -> str:

@@ -15,15 +15,13 @@ from spec_crd_support import (
     celpy_module,
     crd_for,
     documents,
-    header,
-    invalid_examples,
     root_schema,
     schema_errors,
-    valid_examples,
 )
 
 from aurora_restore.api.restore import SpecError, validate_spec
 from aurora_restore.api.schedule import validate_schedule_spec
+from support.examples import header, invalid_examples, valid_examples
 
 VALIDATORS = {"AuroraRestore": validate_spec, "AuroraRestoreSchedule": validate_schedule_spec}
 EXPECTED_EXAMPLES = {

@@ -6,8 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
-from spec_crd_support import base_spec
+from spec_crd_support import base_spec, model_accepts
 
 from aurora_restore.api import restore, rules
 from aurora_restore.api import status as status_api
@@ -30,14 +29,6 @@ def one_problem(doc: Any) -> str:
     found = problems(doc)
     assert len(found) == 1, found
     return found[0]
-
-
-def accepts(type_: Any, value: Any) -> bool:
-    try:
-        TypeAdapter(type_).validate_python(value)
-    except ValidationError:
-        return False
-    return True
 
 
 def with_target(**fields: Any) -> dict[str, Any]:
@@ -259,9 +250,9 @@ def test_region_invalid(value: str) -> None:
 )
 def test_patterned_ids(type_: Any, good: list[str], bad: list[str]) -> None:
     for value in good:
-        assert accepts(type_, value), value
+        assert model_accepts(type_, value), value
     for value in bad:
-        assert not accepts(type_, value), value
+        assert not model_accepts(type_, value), value
 
 
 @pytest.mark.parametrize(

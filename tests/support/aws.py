@@ -64,6 +64,26 @@ def create_instances(rds: Any, cluster: str, count: int, prefix: str) -> None:
         )
 
 
+def create_staging(rds: Any, instances: int, tags: dict[str, str], **params: Any) -> dict[str, Any]:
+    """The target cluster ``staging`` a restore replaces (master password ``old-staging-pw``)
+    with its instances ``staging-old-0``...; ``params`` as for :func:`create_cluster`."""
+    cluster = create_cluster(rds, "staging", "old-staging-pw", Tags=tag_list(tags), **params)
+    create_instances(rds, "staging", instances, "staging-old")
+    return cluster
+
+
+def vpc_with_subnets(ec2: Any, region: str, prefix: str = "10.1") -> tuple[str, list[str]]:
+    """A VPC ``{prefix}.0.0/16`` with a subnet in each of zones a and b of ``region``."""
+    vpc = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"{prefix}.{n}.0/24", AvailabilityZone=f"{region}{zone}"
+        )["Subnet"]["SubnetId"]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    return vpc, subnets
+
+
 def create_source(
     sandbox: AwsSandbox, password: str = "source-master-pw", region: str = SOURCE, **params: Any
 ) -> None:
@@ -75,12 +95,15 @@ def create_source(
     )
 
 
-def subscribed_queue(sandbox: AwsSandbox, region: str = TARGET) -> tuple[str, str]:
-    """An SNS topic ``restores`` with an SQS queue subscribed to it: (topic ARN, queue URL)."""
+def subscribed_queue(
+    sandbox: AwsSandbox, region: str = TARGET, name: str = "restores"
+) -> tuple[str, str]:
+    """An SNS topic ``name`` with an SQS queue of that name subscribed to it: (topic ARN,
+    queue URL)."""
     sns = sandbox.client("sns", region)
-    topic = sns.create_topic(Name="restores")["TopicArn"]
+    topic = sns.create_topic(Name=name)["TopicArn"]
     sqs = sandbox.client("sqs", region)
-    queue = sqs.create_queue(QueueName="restores")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

@@ -33,22 +33,28 @@ from aurora_restore_sandbox.harness import OperatorProcess as Operator
 from aurora_restore_sandbox.harness import operator_env as operator_env_for
 from aurora_restore_sandbox.kube import KubeSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
-from control_plane_support import EXTERNAL_KUBECONFIG, ROOT, ControlPlane, forbidden_lines
+from control_plane_support import (
+    EXTERNAL_KUBECONFIG,
+    ROOT,
+    ControlPlane,
+    api_client,
+    forbidden_lines,
+)
 
 from .aws import (
     SOURCE,
     TARGET,
     audit_items,
-    create_cluster,
-    create_instances,
+    create_staging,
     sns_messages,
     state_item,
     subscribed_queue,
-    tag_list,
 )
 from .world import MANAGED
+from .world import cross_region_spec as cross_region
 
-__all__ = ["SOURCE", "TARGET", "Operator"]
+# cross_region: the e2e suites restore the same snapshot as the driver-level ones.
+__all__ = ["SOURCE", "TARGET", "Operator", "cross_region"]
 
 GROUP, VERSION, PLURAL = "dbrestore.io", "v1alpha1", "aurorarestores"
 NAMESPACE = "databases"
@@ -70,9 +76,7 @@ class RealCluster:
 def real_cluster(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> RealCluster:
-    control_plane.apply(
-        [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
-    )
+    control_plane.create_namespace(NAMESPACE)
     rendered = control_plane.kubectl("kustomize", str(ROOT / "deploy")).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     identity = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
@@ -255,11 +259,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[Cluster]:
-    configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(kubeconfig), client_configuration=configuration
-    )
-    with kubernetes.client.ApiClient(configuration) as api:
+    with api_client(kubeconfig) as api:
         cluster = Cluster(api)
         yield cluster
         if not on_emulator(request):
@@ -300,12 +300,44 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
-def cross_region(**target: Any) -> dict[str, Any]:
-    return {
-        "source": {"region": SOURCE, "snapshotIdentifier": "prod-manual-1"},
-        "copy": {"kmsKeyId": "alias/staging"},
-        "target": {"region": TARGET, "clusterIdentifier": "staging", **target},
-    }
+# The events of a cross-region run onto a new target cluster, in the order they are posted.
+RUN_EVENTS = (
+    "RestoreStarted",
+    "SnapshotFound",
+    "CopyStarted",
+    "CopyCompleted",
+    "ClusterRestoreStarted",
+    "ClusterAvailable",
+    "InstancesAvailable",
+    "DatabaseConfigured",
+    "SnapshotArchived",
+    "RestoreCompleted",
+)
+
+
+def master_password(
+    postgres: PostgresSandbox | None, api: Cluster, password: str, secret: str = "staging-master"
+) -> None:
+    """The throwaway PostgreSQL's master password set to ``password``, and the Secret
+    ``secret`` holding it; without PostgreSQL the test is skipped."""
+    if postgres is None:
+        pytest.skip(PostgresSandbox.install_hint())
+    postgres.set_master_password(password)
+    api.secret(secret, {"password": password})
+
+
+def database_restore(postgres: PostgresSandbox | None, api: Cluster) -> dict[str, Any]:
+    """A cross-region restore that configures the database (its master password, a user
+    ``app`` and the connection Secret ``staging-db``), with its Secrets made."""
+    master_password(postgres, api, MASTER_PW)
+    api.secret("app-db", {"password": APP_PW})
+    spec = cross_region(instances=1)
+    spec.update(
+        masterPassword={"secretRef": {"name": "staging-master"}},
+        users=[{"name": "app", "passwordSecretRef": {"name": "app-db"}, "privileges": "readwrite"}],
+        connectionSecret={"name": "staging-db"},
+    )
+    return spec
 
 
 @dataclass
@@ -332,8 +364,7 @@ class AwsWorld:
 @pytest.fixture
 def aws_world(aws: AwsSandbox) -> AwsWorld:
     rds = aws.client("rds", TARGET)
-    create_cluster(rds, "staging", "old-staging-pw", Tags=tag_list(MANAGED))
-    create_instances(rds, "staging", 2, "staging-old")
+    create_staging(rds, 2, MANAGED)
     aws.settle()
     topic, queue = subscribed_queue(aws)
     aws.reset_calls()

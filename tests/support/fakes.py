@@ -27,28 +27,26 @@ class FakeKube:
 
     def kubernetes_secret(self, ref: SecretKeyRef) -> str:
         self._refuse("secrets")
-        try:
-            return self.secrets[ref.name][ref.key]
-        except KeyError:
-            raise PortError(
-                ErrorType.ValidationError,
-                f"Secret {ref.name} was not found",
-                "SecretNotFound",
-                retryable=True,
-            ) from None
+        return _key(self.secrets, "Secret", ref.name, ref.key)
 
     def config_map(self, ref: ConfigMapKeyRef) -> str:
         self._refuse("config maps")
-        try:
-            return self.config_maps[ref.name][ref.key]
-        except KeyError:
-            raise PortError(
-                ErrorType.ValidationError,
-                f"ConfigMap {ref.name} was not found",
-                "ConfigMapNotFound",
-                retryable=True,
-            ) from None
+        return _key(self.config_maps, "ConfigMap", ref.name, ref.key)
 
     def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
         self._refuse("connection secrets")
         self.written[name] = dict(data)
+
+
+def _key(objects: dict[str, dict[str, str]], kind: str, name: str, key: str) -> str:
+    """A key of a named object, or the retryable error the operator's Kubernetes adapter
+    raises for an object that is not there (yet)."""
+    try:
+        return objects[name][key]
+    except KeyError:
+        raise PortError(
+            ErrorType.ValidationError,
+            f"{kind} {name} was not found",
+            f"{kind}NotFound",
+            retryable=True,
+        ) from None

@@ -24,10 +24,9 @@ from .aws import (
     TARGET,
     audit_items,
     create_cluster,
-    create_instances,
+    create_staging,
     sns_messages,
     subscribed_queue,
-    tag_list,
 )
 from .fakes import FakeKube
 
@@ -35,6 +34,28 @@ from .fakes import FakeKube
 MANAGED = {
     "dbrestore.io/managed-by": "aurora-restore-operator",
     "dbrestore.io/owner": "databases/staging-refresh",
+}
+# A run's phases in the order it passes through them; SWAP_ONLY are those of a run with
+# existingCluster: Swap alone.
+PHASE_ORDER = (
+    "CheckingSnapshot",
+    "CopyingSnapshot",
+    "DeletingExistingCluster",
+    "RestoringCluster",
+    "CreatingInstances",
+    "ConfiguringDatabase",
+    "RetiringExistingCluster",
+    "SwappingClusters",
+    "DeletingRetiredCluster",
+    "ArchivingSnapshot",
+    "Completed",
+)
+SWAP_ONLY = ("RetiringExistingCluster", "SwappingClusters", "DeletingRetiredCluster")
+# The operator's settings in the driver-level suites: the source region, tables made on start.
+DRIVER_ENV = {
+    "AWS_REGION": SOURCE,
+    "AURORA_RESTORE_CREATE_TABLES": "true",
+    "AURORA_RESTORE_POLL_INTERVAL": "30s",
 }
 # The passwords of the database scenarios' Secrets.
 MASTER = "new-master-S3ntinel"
@@ -129,11 +150,7 @@ def build_world(aws: AwsSandbox, session: boto3.Session) -> World:
         aws=aws,
         clock=Clock(),
         session=session,
-        env={
-            "AWS_REGION": SOURCE,
-            "AURORA_RESTORE_CREATE_TABLES": "true",
-            "AURORA_RESTORE_POLL_INTERVAL": "30s",
-        },
+        env=dict(DRIVER_ENV),
     )
     make_source(world)
     kms = world.client("kms", TARGET)
@@ -193,14 +210,9 @@ def existing_staging(
     region: str = SOURCE,
 ) -> str:
     rds = world.client("rds", region)
-    arn = create_cluster(
-        rds,
-        "staging",
-        "old-staging-pw",
-        DeletionProtection=deletion_protection,
-        Tags=tag_list(tags or {}),
-    )["DBClusterArn"]
-    create_instances(rds, "staging", instances, "staging-old")
+    arn = create_staging(rds, instances, tags or {}, DeletionProtection=deletion_protection)[
+        "DBClusterArn"
+    ]
     world.aws.reset_calls()
     return arn
 

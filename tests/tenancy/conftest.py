@@ -12,12 +12,18 @@ import kubernetes
 import pytest
 
 from support.aws import audit_items
-from support.cluster import GROUP, PLURAL, SOURCE, VERSION, Cluster, empty_namespace
+from support.cluster import GROUP, PLURAL, SOURCE, VERSION, Cluster, empty_namespace, faster
 from support.operator_world import operator_aws, operator_postgres  # noqa: F401  (fixtures)
 
 MANAGED_BY = "dbrestore.io/managed-by"
 OPERATION = "dbrestore.io/operation-id"
 OWNER = "dbrestore.io/owner"
+
+
+@pytest.fixture
+def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
+    # The tenancy tests wait on leases, retries and restarts: the operator polls every second.
+    return faster(operator_env)
 
 
 def team(api: Cluster, namespace: str) -> Cluster:

@@ -18,7 +18,7 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from support.aws import create_cluster, tag_list
-from support.cluster import SOURCE, Cluster, Operator, faster, wait_finished
+from support.cluster import SOURCE, Cluster, Operator, wait_finished
 
 from .conftest import (
     MANAGED_BY,
@@ -35,11 +35,6 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
-    return faster(operator_env)
 
 
 DESTRUCTIVE = ("DeleteDBCluster", "DeleteDBInstance", "ModifyDBCluster")
@@ -78,18 +73,27 @@ def _forge(team_a_status: dict[str, Any], how: str, evil_obj: dict[str, Any]) ->
     return forged
 
 
+def _forged_while_stopped(
+    aws: AwsSandbox, operator: Operator, cluster: Cluster, how: str
+) -> tuple[Cluster, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Both restores finished, then the operator stopped and the call counts reset: (evil's
+    API, team-a's object, evil's object, a status for evil's forged from team-a's)."""
+    _, evil, a = _two_finished_restores(cluster)
+    evil_obj = evil.get("e")
+    assert evil_obj
+    operator.stop()
+    aws.reset_calls()
+    return evil, a, evil_obj, _forge(a["status"], how, evil_obj)
+
+
 @pytest.mark.parametrize("how", ["team-a's operation id", "own operation id"])
 def test_forged_status_does_not_delete_another_namespaces_cluster(
     aws: AwsSandbox, operator: Operator, cluster: Cluster, how: str
 ) -> None:
-    team_a, evil, a = _two_finished_restores(cluster)
-    evil_obj = evil.get("e")
-    assert evil_obj
     # While the operator restarts, the status of evil's finished restore is made to name
     # team-a's run and cluster, with deletionPolicy: Delete; then the resource is deleted.
-    operator.stop()
-    aws.reset_calls()
-    patch_status(evil, "e", _forge(a["status"], how, evil_obj))
+    evil, a, evil_obj, forged = _forged_while_stopped(aws, operator, cluster, how)
+    patch_status(evil, "e", forged)
     evil.delete("e")  # held by the finalizer until the operator cleans up
     operator.start()
     wait_until(lambda: gone(evil, "e"), 60, "the evil resource to go")
@@ -114,12 +118,7 @@ def test_forged_status_does_not_delete_another_namespaces_cluster(
 def test_forged_status_does_not_reset_another_namespaces_master_password(
     aws: AwsSandbox, operator: Operator, cluster: Cluster, how: str
 ) -> None:
-    team_a, evil, a = _two_finished_restores(cluster)
-    evil_obj = evil.get("e")
-    assert evil_obj
-    operator.stop()
-    aws.reset_calls()
-    forged = _forge(a["status"], how, evil_obj)
+    evil, a, evil_obj, forged = _forged_while_stopped(aws, operator, cluster, how)
     # Back to ConfiguringDatabase: the next tick would reset the master password of the
     # cluster the status names, to the password of evil's Secret.
     forged["phase"] = "ConfiguringDatabase"

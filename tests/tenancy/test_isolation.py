@@ -13,7 +13,8 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
 from aurora_restore_sandbox.postgres import PostgresSandbox
-from support.cluster import SOURCE, Cluster, Operator, faster, wait_finished
+from support.aws import subscribed_queue
+from support.cluster import SOURCE, Cluster, Operator, master_password, wait_finished
 
 from .conftest import (
     OPERATION,
@@ -33,7 +34,8 @@ LEASE = 20
 
 @pytest.fixture
 def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
-    return {**faster(operator_env), "AURORA_RESTORE_LEASE_DURATION": f"{LEASE}s"}
+    # The folder's operator_env (conftest.py) already polls faster.
+    return {**operator_env, "AURORA_RESTORE_LEASE_DURATION": f"{LEASE}s"}
 
 
 def _lease(aws: AwsSandbox, target: str) -> dict[str, Any]:
@@ -101,12 +103,8 @@ def _write_user_secret(api: Cluster, name: str, labels: dict[str, str], owner: A
 def test_a_secret_the_operator_does_not_own_is_not_overwritten(
     aws: AwsSandbox, postgres: PostgresSandbox | None, operator: Operator, cluster: Cluster
 ) -> None:
-    if postgres is None:
-        pytest.skip(PostgresSandbox.install_hint())
-    master = "own-S3ntinel-master"
-    postgres.set_master_password(master)
     team_a = team(cluster, "team-a")
-    team_a.secret("master", {"password": master})
+    master_password(postgres, team_a, "own-S3ntinel-master", "master")
     other = {
         "apiVersion": "dbrestore.io/v1alpha1",
         "kind": "AuroraRestore",
@@ -149,20 +147,10 @@ def test_a_secret_the_operator_does_not_own_is_not_overwritten(
 def test_a_failing_masking_script_leaks_no_row_value(
     aws: AwsSandbox, postgres: PostgresSandbox | None, operator: Operator, cluster: Cluster
 ) -> None:
-    if postgres is None:
-        pytest.skip(PostgresSandbox.install_hint())
-    master = "mask-S3ntinel-master"
-    postgres.set_master_password(master)
-    sns = aws.client("sns", SOURCE)
-    topic = sns.create_topic(Name="masking")["TopicArn"]
-    sqs = aws.client("sqs", SOURCE)
-    queue = sqs.create_queue(QueueName="masking")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     team_a = team(cluster, "team-a")
-    team_a.secret("master", {"password": master})
+    master_password(postgres, team_a, "mask-S3ntinel-master", "master")
+    topic, queue = subscribed_queue(aws, SOURCE, "masking")
+    sqs = aws.client("sqs", SOURCE)
     # Statement 2, line 3 fails on the first row: 'ada@example.com' is not an integer.
     team_a.config_map(
         "mask",

@@ -15,36 +15,26 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.kube import KubeSandbox
-from support.cluster import SOURCE, AwsWorld, Cluster, Operator, faster, full_spec, wait_finished
+from support.cluster import (
+    RUN_EVENTS,
+    SOURCE,
+    AwsWorld,
+    Cluster,
+    Operator,
+    full_spec,
+    wait_finished,
+)
 
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
-    return faster(operator_env)
-
-
 NAME = "staging-refresh"
 STATUS_PATH = f"/apis/dbrestore.io/v1alpha1/namespaces/databases/aurorarestores/{NAME}/status"
 WATCH_PATH = "/apis/dbrestore.io/v1alpha1/aurorarestores"
-PHASE_EVENTS = {
-    "RestoreStarted",
-    "SnapshotFound",
-    "CopyStarted",
-    "CopyCompleted",
-    "DeletionStarted",
-    "ClusterDeleted",
-    "ClusterRestoreStarted",
-    "ClusterAvailable",
-    "InstancesAvailable",
-    "DatabaseConfigured",
-    "SnapshotArchived",
-    "RestoreCompleted",
-    "NotificationSent",
-}
+# A run that replaces the managed cluster, then notifies.
+PHASE_EVENTS = {*RUN_EVENTS, "DeletionStarted", "ClusterDeleted", "NotificationSent"}
 
 
 def wait_completed(cluster: Cluster, operator: Operator) -> dict[str, Any]:

@@ -13,7 +13,14 @@ import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox
 from aurora_restore_sandbox.postgres import PostgresSandbox
-from support.cluster import TARGET, AwsWorld, Cluster, Operator, faster, wait_finished
+from support.cluster import (
+    TARGET,
+    AwsWorld,
+    Cluster,
+    Operator,
+    master_password,
+    wait_finished,
+)
 
 from ..helpers import assert_no_secret
 
@@ -24,11 +31,6 @@ APP = "ProcApp'S3ntinel%9c2f"
 REPORTING = "ProcReporting-S3ntinel-0d7a"
 
 
-@pytest.fixture
-def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
-    return faster(operator_env)
-
-
 def test_no_sentinel_in_the_operator_process_channels(
     aws: AwsSandbox,
     aws_world: AwsWorld,
@@ -36,10 +38,7 @@ def test_no_sentinel_in_the_operator_process_channels(
     operator: Operator,
     cluster: Cluster,
 ) -> None:
-    if postgres is None:
-        pytest.skip(PostgresSandbox.install_hint())
-    postgres.set_master_password(MASTER)
-    cluster.secret("staging-master", {"password": MASTER})
+    master_password(postgres, cluster, MASTER)
     cluster.secret("app-db", {"password": APP})
     aws.client("secretsmanager", TARGET).create_secret(
         Name="reporting",

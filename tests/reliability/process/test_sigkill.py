@@ -20,7 +20,6 @@ from support.cluster import (
     AwsWorld,
     Cluster,
     Operator,
-    faster,
     finished,
     full_spec,
     wait_finished,
@@ -29,11 +28,6 @@ from support.cluster import (
 from ..helpers import BASELINE, MUTATING, assert_audit_complete
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
-    return faster(operator_env)
 
 
 # Representative points: each kind of create and delete, before and after.

@@ -9,16 +9,11 @@ from __future__ import annotations
 import pytest
 
 from aurora_restore_sandbox.aws import AwsSandbox, DropRequest
-from support.cluster import TARGET, AwsWorld, Cluster, Operator, faster, full_spec, wait_finished
+from support.cluster import TARGET, AwsWorld, Cluster, Operator, full_spec, wait_finished
 
 from ..helpers import MUTATING, SWAP_BASELINE, assert_audit_complete
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def operator_env(operator_env: dict[str, str]) -> dict[str, str]:
-    return faster(operator_env)
 
 
 # ModifyDBCluster arrivals, in order: the temporary cluster's password reset, then the
