@@ -33,7 +33,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .demo import Console, Example, example_path
+    from .demo import Console, load_example, note_without_postgres
     from .postgres import PostgresSandbox
     from .stack import (
         DEMO_NAMESPACE,
@@ -51,18 +51,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         console.style("aurora-restore sandbox", "bold")
         + ": the stand-ins and the operator, until Ctrl-C (nothing here reaches AWS)"
     )
-    try:
-        path = example_path()
-        example = Example.load(path)
-    except (OSError, StackError) as exc:
-        console.print(console.style(f"error: {exc}", "red"))
+    example = load_example(console)
+    if example is None:
         return 1
     if not PostgresSandbox.available():
-        console.print(
-            console.style("note: ", "yellow")
-            + PostgresSandbox.install_hint()
-            + ".\n      Without it, restores with users, sql, masterPassword or "
-            "connectionSecret fail in setup-db-users."
+        note_without_postgres(
+            console,
+            "Without it, restores with users, sql, masterPassword or connectionSecret fail "
+            "in setup-db-users.",
         )
     options = StackOptions(
         rds_delay=args.delay,
@@ -73,7 +69,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     with terminate_as_interrupt():
         try:
             with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
-                relative = path.relative_to(stack.root)
+                relative = example.path.relative_to(stack.root)
                 console.section("Use it from another shell")
                 console.print(f"  kubeconfig: {stack.kubeconfig}")
                 console.print(f"  export KUBECONFIG={stack.kubeconfig}")
@@ -93,7 +89,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                 console.print("Ctrl-C stops everything.")
                 wait_for_interrupt()
         except StackError as exc:
-            console.print(console.style(f"error: {exc}", "red"))
+            console.error(exc)
             return 1
         except KeyboardInterrupt:
             console.print("\nstopped the operator and the stand-ins")
