@@ -682,15 +682,12 @@ def run(
         master_password=example.master_password(),
     )
     console.section("Starting the stand-ins")
-    try:
-        with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
-            return _run_in(stack, example, console, timing, keep, started)
-    except StackError as exc:
-        console.error(exc)
-        return 1
-    except KeyboardInterrupt:
-        console.print("\ninterrupted: stopped the operator and the stand-ins")
-        return 1
+    return with_stack(
+        options,
+        console,
+        lambda stack: _run_in(stack, example, console, timing, keep, started),
+        interrupted=(1, "interrupted: stopped the operator and the stand-ins"),
+    )
 
 
 def example_path() -> Path:
@@ -707,6 +704,26 @@ def load_example(console: Console) -> Example | None:
     except (OSError, StackError) as exc:
         console.error(exc)
         return None
+
+
+def with_stack(
+    options: StackOptions,
+    console: Console,
+    body: Callable[[Stack], int],
+    interrupted: tuple[int, str],
+) -> int:
+    """``body``'s exit code, run with the stand-ins and the operator up: 1 when they could
+    not start; on Ctrl-C, the code and the message ``interrupted`` names."""
+    try:
+        with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
+            return body(stack)
+    except StackError as exc:
+        console.error(exc)
+        return 1
+    except KeyboardInterrupt:
+        code, message = interrupted
+        console.print(f"\n{message}")
+        return code
 
 
 def note_without_postgres(console: Console, without: str) -> None:
