@@ -31,10 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from aurora_restore_sandbox.aws import AwsSandbox
-from aurora_restore_sandbox.harness import OperatorProcess, operator_env
-from aurora_restore_sandbox.kube import KubeSandbox
 
-from .scale import ROOT, SOURCE, AwsProcess, seed_aws
+from .standins import SOURCE, AwsProcess, operator_running, seed_aws, source_cluster
 
 NAMESPACE = "bench"
 NAME = "staging-refresh"
@@ -57,12 +55,10 @@ class Run:
 
 def existing_target(aws: AwsSandbox) -> None:
     """The cluster to refresh, managed by the operator (as after an earlier run)."""
-    rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="staging",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="bench-old-pw",
+    rds = source_cluster(
+        aws,
+        "staging",
+        "bench-old-pw",
         Tags=[
             {"Key": "dbrestore.io/managed-by", "Value": "aurora-restore-operator"},
             {"Key": "dbrestore.io/owner", "Value": f"{NAMESPACE}/{NAME}"},
@@ -103,18 +99,7 @@ def run_mode(
     existing_target(aws)
     aws.settle()
     aws.set_delays(delay)
-    log_path = workdir / f"operator-{mode}.log"
-    with KubeSandbox(crds=sorted((ROOT / "crds").glob("*.yaml"))) as kube:
-        kubeconfig = kube.write_kubeconfig(workdir / f"kubeconfig-{mode}")
-        env = operator_env(
-            kubeconfig=kubeconfig,
-            aws_endpoint=aws.endpoint_url,
-            region=SOURCE,
-            home=workdir,
-            settings={"AURORA_RESTORE_LOG_LEVEL": "INFO"},
-        )
-        operator = OperatorProcess(env, log_path, cwd=ROOT, stop_timeout=30)
-        operator.start()
+    with operator_running(aws, workdir, mode, {}) as (kube, _):
         stop = threading.Event()
         rds = aws.client("rds", SOURCE)
         start = time.monotonic()
@@ -162,7 +147,6 @@ def run_mode(
             stop.set()
             if prober.is_alive():
                 prober.join(10)
-            operator.stop()
     run.samples = len(run.timeline)
     # Downtime: the sum of the intervals between samples that saw it down, and the count of
     # separate outages. The probe's period bounds the error.

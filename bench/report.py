@@ -16,10 +16,10 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 # The three status Describes; the other RDS calls of a restore are its mutating calls.
 DESCRIBES = ("DescribeDBClusterSnapshots", "DescribeDBClusters", "DescribeDBInstances")
@@ -37,6 +37,8 @@ BUDGET_SETTINGS = ("AURORA_RESTORE_AWS_RATE_LIMIT", "AURORA_RESTORE_AWS_RATE_BUR
 BASELINE = "batched"  # the policy the others are compared with
 DOCS_BEGIN = "<!-- bench:results:begin (written by python -m bench.report) -->"
 DOCS_END = "<!-- bench:results:end -->"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -197,6 +199,40 @@ def over(runs: list[Result], value: Callable[[Result], float]) -> Spread:
     return Spread.of(value(r) for r in runs)
 
 
+# -- what the tables and the targets read of a run -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A number one run measured: its column header, how it is read, and its digits."""
+
+    header: str
+    value: Callable[[Result], float]
+    digits: int = 1
+
+    def of_run(self) -> Column[Result]:
+        return Column(self.header, lambda r: _f(self.value(r), self.digits))
+
+    def over_runs(self) -> Column[list[Result]]:
+        """The median over a case's runs, with their spread."""
+        return Column(self.header, lambda runs: over(runs, self.value).text(self.digits))
+
+
+# Read alike by the tables and the targets, so that a target shows what the tables show.
+ADDED_MEDIAN = Measure("added median s", lambda r: r.added_median)
+ADDED_P95 = Measure("added p95 s", lambda r: r.added_p95)
+ADDED_MAX = Measure("added max s", lambda r: r.added_max)
+RDS_PER_RESTORE = Measure("RDS calls/restore", lambda r: r.per_restore(r.rds_calls), 2)
+RECORD_WRITES_PER_RESTORE = Measure(
+    "record writes/restore", lambda r: r.per_restore(r.record_writes), 2
+)
+PATCHES_PER_RESTORE = Measure(
+    "K8s patches/restore", lambda r: r.per_restore(r.kube_verb("patch")), 2
+)
+CPU_CORES = Measure("CPU cores avg", lambda r: r.cpu_cores, 2)
+PEAK_RSS = Measure("peak RSS MiB", lambda r: r.peak_rss_mib)
+
+
 # -- the targets of issue 20 -----------------------------------------------------------------
 
 
@@ -227,161 +263,161 @@ LARGE_CPU_MAX_CORES = 0.3
 IDLE_RSS_RATIO_MAX = 1.05
 IDLE_CPU_POINTS_MAX = 0.05
 
+# What a target's check makes of the runs it is about: the measured text, and whether met.
+Check = Callable[[list[T]], tuple[str, bool]]
 
-def _missing(target: str, what: str) -> Verdict:
-    return Verdict(target, f"no {what} in this run", None)
+
+def _judge(target: str, runs: list[T], what: str, check: Check[T]) -> Verdict:
+    """``target`` judged by ``check``; not measured when the bench ran no ``what``."""
+    if not runs:
+        return Verdict(target, f"no {what} in this run", None)
+    measured, met = check(runs)
+    return Verdict(target, measured, met)
+
+
+def _median_at_most(measure: Measure, limit: float, unit: str = "") -> Check[Result]:
+    """Met when the median of ``measure`` over the runs is at most ``limit``."""
+
+    def check(runs: list[Result]) -> tuple[str, bool]:
+        spread = over(runs, measure.value)
+        return f"{spread.text(measure.digits)}{unit}", spread.median <= limit
+
+    return check
+
+
+def _ratio_to(requeue: list[Result]) -> Check[Result]:
+    def check(ours: list[Result]) -> tuple[str, bool]:
+        theirs = over(requeue, ADDED_MEDIAN.value).median
+        mine = over(ours, ADDED_MEDIAN.value).median
+        ratio = theirs / mine if mine > 0 else float("inf")
+        return f"{ratio:.1f}× ({_f(theirs)} s ÷ {_f(mine)} s)", ratio >= RATIO_TO_REQUEUE30_MIN
+
+    return check
+
+
+def _max_within_p95(ours: list[Result]) -> tuple[str, bool]:
+    worst = max(ours, key=lambda r: r.added_max / r.added_p95 if r.added_p95 > 0 else 0)
+    ratio = worst.added_max / worst.added_p95 if worst.added_p95 > 0 else 0.0
+    return (
+        f"worst: max {_f(worst.added_max)} s, p95 {_f(worst.added_p95)} s "
+        f"({ratio:.2f}×, run {worst.repeat})",
+        all(r.added_max <= MAX_OVER_P95_MAX * r.added_p95 for r in ours),
+    )
+
+
+def _all_complete(large: list[Result]) -> tuple[str, bool]:
+    done = min(r.completed for r in large)
+    return f"{done}/{LARGE_N}", all(r.completed == r.n for r in large)
+
+
+def _idle_as_with_none(pair: list[Idle]) -> tuple[str, bool]:
+    none, full = pair
+    return (
+        f"RSS {_f(full.rss_mib)} vs {_f(none.rss_mib)} MiB, CPU "
+        f"{full.cpu_percent:.2f} vs {none.cpu_percent:.2f} %",
+        full.rss_mib <= IDLE_RSS_RATIO_MAX * none.rss_mib
+        and full.cpu_percent <= none.cpu_percent + IDLE_CPU_POINTS_MAX,
+    )
 
 
 def evaluate(results: list[Result]) -> list[Verdict]:
     """Every target of issue 20 against the measured values (medians over repeats)."""
-    verdicts: list[Verdict] = []
     ours = runs_of(results, BASELINE, 100, default_budget=True)
     requeue = runs_of(results, "requeue30", 100, default_budget=True)
+    large = runs_of(results, BASELINE, LARGE_N)
+    idle = {i.finished: i for i in idle_results(results)}
     runs_text = f"median of {len(ours)} runs" if len(ours) > 1 else "1 run"
     if ours:  # latency is what a loaded machine changes first: show how loaded it was
         low = min(min(r.load_average, r.load_average_end) for r in ours)
         high = max(max(r.load_average, r.load_average_end) for r in ours)
         runs_text += f"; load average {_f(low)}–{_f(high)}"
-
-    target = f"N = 100: added median ≤ {ADDED_MEDIAN_MAX_S:g} s"
-    if ours:
-        median = over(ours, lambda r: r.added_median)
-        verdicts.append(
-            Verdict(
-                target,
-                f"{median.text()} s ({runs_text})",
-                median.median <= ADDED_MEDIAN_MAX_S,
-            )
-        )
-    else:
-        verdicts.append(_missing(target, "batched N = 100"))
-
-    target = f"N = 100: ratio to requeue30 ≥ {RATIO_TO_REQUEUE30_MIN:g}×"
-    if ours and requeue:
-        theirs = over(requeue, lambda r: r.added_median).median
-        mine = over(ours, lambda r: r.added_median).median
-        ratio = theirs / mine if mine > 0 else float("inf")
-        verdicts.append(
-            Verdict(
-                target,
-                f"{ratio:.1f}× ({_f(theirs)} s ÷ {_f(mine)} s)",
-                ratio >= RATIO_TO_REQUEUE30_MIN,
-            )
-        )
-    else:
-        verdicts.append(_missing(target, "requeue30 and batched N = 100"))
-
-    target = f"N = 100: added p95 ≤ {ADDED_P95_MAX_S:g} s"
-    if ours:
-        p95 = over(ours, lambda r: r.added_p95)
-        verdicts.append(Verdict(target, f"{p95.text()} s", p95.median <= ADDED_P95_MAX_S))
-    else:
-        verdicts.append(_missing(target, "batched N = 100"))
-
-    # Every run, not the median: a lost wake-up shows as one run's outlier.
-    target = f"N = 100: added max ≤ {MAX_OVER_P95_MAX:g} × p95, every run"
-    if ours:
-        worst = max(ours, key=lambda r: r.added_max / r.added_p95 if r.added_p95 > 0 else 0)
-        ratio = worst.added_max / worst.added_p95 if worst.added_p95 > 0 else 0.0
-        verdicts.append(
-            Verdict(
-                target,
-                f"worst: max {_f(worst.added_max)} s, p95 {_f(worst.added_p95)} s "
-                f"({ratio:.2f}×, run {worst.repeat})",
-                all(r.added_max <= MAX_OVER_P95_MAX * r.added_p95 for r in ours),
-            )
-        )
-    else:
-        verdicts.append(_missing(target, "batched N = 100"))
-
-    for target, value, parts, limit in (
-        (
-            f"N = 100: ≤ {RECORD_WRITES_MAX:g} record-write calls per restore",
-            lambda r: r.per_restore(r.record_writes),
-            lambda r: {op: r.aws_calls.get(op, 0) for op in RECORD_WRITES},
-            RECORD_WRITES_MAX,
-        ),
-        (
-            f"N = 100: ≤ {KUBE_PATCHES_MAX:g} Kubernetes patches per restore",
-            lambda r: r.per_restore(r.kube_verb("patch")),
-            lambda r: {k: v for k, v in r.kube_calls.items() if k.startswith("patch ")},
-            KUBE_PATCHES_MAX,
-        ),
-    ):
-        if ours:
-            spread = over(ours, value)
-            verdicts.append(
-                Verdict(
-                    target,
-                    f"{spread.text(2)}: {breakdown(ours, parts)}",
-                    spread.median <= limit,
-                )
-            )
-        else:
-            verdicts.append(_missing(target, "batched N = 100"))
-
-    for n, limit in RDS_CALLS_MAX.items():
-        target = f"N = {n}: ≤ {limit:g} RDS calls per restore, default budget"
-        runs = runs_of(results, BASELINE, n, default_budget=True)
-        if runs:
-            spread = over(runs, lambda r: r.per_restore(r.rds_calls))
-            verdicts.append(Verdict(target, spread.text(2), spread.median <= limit))
-        else:
-            verdicts.append(_missing(target, f"batched N = {n} under the default budget"))
-
-    large = runs_of(results, BASELINE, LARGE_N)
-    what = f"batched N = {LARGE_N}"
-    target = f"N = {LARGE_N}: all complete"
-    if large:
-        done = min(r.completed for r in large)
-        verdicts.append(
-            Verdict(target, f"{done}/{LARGE_N}", all(r.completed == r.n for r in large))
-        )
-    else:
-        verdicts.append(_missing(target, what))
-    target = f"N = {LARGE_N}: peak RSS ≤ {LARGE_RSS_MAX_MIB:g} MiB"
-    if large:
-        rss = over(large, lambda r: r.peak_rss_mib)
-        verdicts.append(Verdict(target, f"{rss.text()} MiB", rss.median <= LARGE_RSS_MAX_MIB))
-    else:
-        verdicts.append(_missing(target, what))
-    target = f"N = {LARGE_N}: CPU ≤ {LARGE_CPU_MAX_CORES:g} core averaged over the run"
-    if large:
-        cores = over(large, lambda r: r.cpu_cores)
-        verdicts.append(
-            Verdict(target, f"{cores.text(2)} core", cores.median <= LARGE_CPU_MAX_CORES)
-        )
-    else:
-        verdicts.append(_missing(target, what))
-
-    target = (
-        f"idle with {LARGE_N} finished as with none: RSS ≤ {IDLE_RSS_RATIO_MAX:g} ×, "
-        f"CPU ≤ + {IDLE_CPU_POINTS_MAX:g} % of a core"
+    batched, batched_large = "batched N = 100", f"batched N = {LARGE_N}"
+    record_writes = breakdown(ours, lambda r: {op: r.aws_calls.get(op, 0) for op in RECORD_WRITES})
+    patches = breakdown(
+        ours, lambda r: {k: v for k, v in r.kube_calls.items() if k.startswith("patch ")}
     )
-    idle = {i.finished: i for i in idle_results(results)}
-    if 0 in idle and LARGE_N in idle:
-        none, full = idle[0], idle[LARGE_N]
-        verdicts.append(
-            Verdict(
-                target,
-                f"RSS {_f(full.rss_mib)} vs {_f(none.rss_mib)} MiB, CPU "
-                f"{full.cpu_percent:.2f} vs {none.cpu_percent:.2f} %",
-                full.rss_mib <= IDLE_RSS_RATIO_MAX * none.rss_mib
-                and full.cpu_percent <= none.cpu_percent + IDLE_CPU_POINTS_MAX,
+    return [
+        _judge(
+            f"N = 100: added median ≤ {ADDED_MEDIAN_MAX_S:g} s",
+            ours,
+            batched,
+            _median_at_most(ADDED_MEDIAN, ADDED_MEDIAN_MAX_S, f" s ({runs_text})"),
+        ),
+        _judge(
+            f"N = 100: ratio to requeue30 ≥ {RATIO_TO_REQUEUE30_MIN:g}×",
+            ours if requeue else [],
+            "requeue30 and batched N = 100",
+            _ratio_to(requeue),
+        ),
+        _judge(
+            f"N = 100: added p95 ≤ {ADDED_P95_MAX_S:g} s",
+            ours,
+            batched,
+            _median_at_most(ADDED_P95, ADDED_P95_MAX_S, " s"),
+        ),
+        # Every run, not the median: a lost wake-up shows as one run's outlier.
+        _judge(
+            f"N = 100: added max ≤ {MAX_OVER_P95_MAX:g} × p95, every run",
+            ours,
+            batched,
+            _max_within_p95,
+        ),
+        _judge(
+            f"N = 100: ≤ {RECORD_WRITES_MAX:g} record-write calls per restore",
+            ours,
+            batched,
+            _median_at_most(RECORD_WRITES_PER_RESTORE, RECORD_WRITES_MAX, f": {record_writes}"),
+        ),
+        _judge(
+            f"N = 100: ≤ {KUBE_PATCHES_MAX:g} Kubernetes patches per restore",
+            ours,
+            batched,
+            _median_at_most(PATCHES_PER_RESTORE, KUBE_PATCHES_MAX, f": {patches}"),
+        ),
+        *(
+            _judge(
+                f"N = {n}: ≤ {limit:g} RDS calls per restore, default budget",
+                runs_of(results, BASELINE, n, default_budget=True),
+                f"batched N = {n} under the default budget",
+                _median_at_most(RDS_PER_RESTORE, limit),
             )
-        )
-    else:
-        verdicts.append(_missing(target, f"idle measurement with 0 and {LARGE_N} finished"))
-    return verdicts
+            for n, limit in RDS_CALLS_MAX.items()
+        ),
+        _judge(f"N = {LARGE_N}: all complete", large, batched_large, _all_complete),
+        _judge(
+            f"N = {LARGE_N}: peak RSS ≤ {LARGE_RSS_MAX_MIB:g} MiB",
+            large,
+            batched_large,
+            _median_at_most(PEAK_RSS, LARGE_RSS_MAX_MIB, " MiB"),
+        ),
+        _judge(
+            f"N = {LARGE_N}: CPU ≤ {LARGE_CPU_MAX_CORES:g} core averaged over the run",
+            large,
+            batched_large,
+            _median_at_most(CPU_CORES, LARGE_CPU_MAX_CORES, " core"),
+        ),
+        _judge(
+            f"idle with {LARGE_N} finished as with none: RSS ≤ {IDLE_RSS_RATIO_MAX:g} ×, "
+            f"CPU ≤ + {IDLE_CPU_POINTS_MAX:g} % of a core",
+            [idle[0], idle[LARGE_N]] if 0 in idle and LARGE_N in idle else [],
+            f"idle measurement with 0 and {LARGE_N} finished",
+            _idle_as_with_none,
+        ),
+    ]
+
+
+def _first_seen(items: Iterable[T], keys: Callable[[T], Iterable[str]]) -> list[str]:
+    """The keys of all the items, each once, in the order they first appear."""
+    seen: list[str] = []
+    for item in items:
+        seen += [k for k in keys(item) if k not in seen]
+    return seen
 
 
 def breakdown(runs: list[Result], parts: Callable[[Result], dict[str, int]]) -> str:
     """What a per-restore count is made of: each part's median over the runs."""
-    keys: list[str] = []
-    for r in runs:
-        keys += [k for k, v in parts(r).items() if v and k not in keys]
     shown = []
-    for key in keys:
+    for key in _first_seen(runs, lambda r: (k for k, v in parts(r).items() if v)):
         median = statistics.median(r.per_restore(parts(r).get(key, 0)) for r in runs)
         shown.append(f"{key.split('.', 1)[-1]} {median:.2f}")
     return ", ".join(shown)
@@ -398,213 +434,174 @@ def _f(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def _table(header: list[str], rows: list[list[str]], text: frozenset[int] = frozenset({1})) -> str:
-    """A Markdown table; the columns at the ``text`` indexes are left-aligned, the others
-    (numbers) right-aligned."""
-    align = ["---" if i in text else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+@dataclass(frozen=True)
+class Column(Generic[T]):
+    """A table column: its header and its cell for one row's item; text is left-aligned,
+    numbers right-aligned."""
+
+    header: str
+    cell: Callable[[T], str]
+    text: bool = False
+
+
+def _table(columns: Sequence[Column[T]], items: Iterable[T]) -> str:
+    """A Markdown table with a row per item."""
+    align = ["---" if c.text else "---:" for c in columns]
+    lines = ["| " + " | ".join(c.header for c in columns) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(c.cell(item) for c in columns) + " |" for item in items]
     return "\n".join(lines)
+
+
+# What names a run in the tables with a row per run.
+RUN_NAME: tuple[Column[Result], ...] = (
+    Column("N", lambda r: str(r.n)),
+    Column("policy", lambda r: r.label, text=True),
+    Column("run", lambda r: str(r.repeat)),
+)
+RUN_COLUMNS: tuple[Column[Result], ...] = (
+    *RUN_NAME,
+    Column("completed", lambda r: f"{r.completed}/{r.n}{' (timeout)' if r.timed_out else ''}"),
+    Measure("wall s", lambda r: r.wall_seconds).of_run(),
+    ADDED_MEDIAN.of_run(),
+    ADDED_P95.of_run(),
+    ADDED_MAX.of_run(),
+    RDS_PER_RESTORE.of_run(),
+    Measure("Describes/restore", lambda r: r.per_restore(r.describes), 2).of_run(),
+    Measure(
+        "Describes/min", lambda r: 60 * r.describes / r.wall_seconds if r.wall_seconds else 0.0
+    ).of_run(),
+    Measure("peak RDS calls/s", lambda r: r.rds_peak_per_second).of_run(),
+    RECORD_WRITES_PER_RESTORE.of_run(),
+    PATCHES_PER_RESTORE.of_run(),
+    Measure("K8s requests/restore", lambda r: r.per_restore(r.kube_total)).of_run(),
+    Measure("CPU s", lambda r: r.cpu_seconds).of_run(),
+    CPU_CORES.of_run(),
+    PEAK_RSS.of_run(),
+    Column("threads", lambda r: str(r.threads)),
+    Measure("AWS stand-in CPU s", lambda r: r.aws_cpu_seconds).of_run(),
+    Measure("K8s stand-in CPU s", lambda r: r.kube_cpu_seconds).of_run(),
+    Column("load avg start→end", lambda r: f"{_f(r.load_average)}→{_f(r.load_average_end)}"),
+)
+REPEATS_COLUMNS: tuple[Column[list[Result]], ...] = (
+    Column("N", lambda runs: str(runs[0].n)),
+    Column("policy", lambda runs: runs[0].label, text=True),
+    Column("runs", lambda runs: str(len(runs))),
+    *(
+        m.over_runs()
+        for m in (
+            ADDED_MEDIAN,
+            ADDED_P95,
+            ADDED_MAX,
+            RDS_PER_RESTORE,
+            RECORD_WRITES_PER_RESTORE,
+            PATCHES_PER_RESTORE,
+            CPU_CORES,
+            PEAK_RSS,
+        )
+    ),
+)
+
+
+def _ratio(header: str, value: Callable[[Result], float]) -> Column[tuple[list[Result], ...]]:
+    """A baseline's runs ÷ ours, medians over the runs."""
+
+    def cell(pair: tuple[list[Result], ...]) -> str:
+        theirs, ours = (over(runs, value).median for runs in pair)
+        return f"{theirs / ours:.1f}" if ours > 0 else "n/a"
+
+    return Column(header, cell)
+
+
+RATIO_COLUMNS: tuple[Column[tuple[list[Result], ...]], ...] = (
+    Column("N", lambda pair: str(pair[0][0].n)),
+    Column("baseline", lambda pair: pair[0][0].policy, text=True),
+    _ratio("RDS calls ×", lambda r: r.rds_calls),
+    _ratio("Describes ×", lambda r: r.describes),
+    _ratio("added median ×", lambda r: r.added_median),
+    _ratio("added p95 ×", lambda r: r.added_p95),
+    _ratio("K8s requests ×", lambda r: r.kube_total),
+    _ratio("CPU ×", lambda r: r.cpu_seconds),
+)
+IDLE_COLUMNS: tuple[Column[Idle], ...] = (
+    Column("finished restores", lambda i: str(i.finished)),
+    Column("quiet s", lambda i: _f(i.seconds, 0)),
+    Column("operator CPU %", lambda i: f"{i.cpu_percent:.2f}"),
+    Column("RSS MiB", lambda i: _f(i.rss_mib)),
+    Column("threads", lambda i: str(i.threads)),
+    Column("AWS calls", lambda i: str(i.aws_calls)),
+    Column("K8s requests", lambda i: str(i.kube_calls)),
+)
+TARGET_COLUMNS: tuple[Column[Verdict], ...] = (
+    Column("target (issue 20)", lambda v: v.target, text=True),
+    Column("measured", lambda v: v.measured, text=True),
+    Column("", lambda v: v.mark, text=True),
+)
 
 
 def runs_table(results: list[Result]) -> str:
     """One row per run."""
-    header = [
-        "N",
-        "policy",
-        "run",
-        "completed",
-        "wall s",
-        "added median s",
-        "added p95 s",
-        "added max s",
-        "RDS calls/restore",
-        "Describes/restore",
-        "Describes/min",
-        "peak RDS calls/s",
-        "record writes/restore",
-        "K8s patches/restore",
-        "K8s requests/restore",
-        "CPU s",
-        "CPU cores avg",
-        "peak RSS MiB",
-        "threads",
-        "AWS stand-in CPU s",
-        "K8s stand-in CPU s",
-        "load avg start→end",
-    ]
-    rows = [
-        [
-            str(r.n),
-            r.label,
-            str(r.repeat),
-            f"{r.completed}/{r.n}{' (timeout)' if r.timed_out else ''}",
-            _f(r.wall_seconds),
-            _f(r.added_median),
-            _f(r.added_p95),
-            _f(r.added_max),
-            _f(r.per_restore(r.rds_calls), 2),
-            _f(r.per_restore(r.describes), 2),
-            _f(60 * r.describes / r.wall_seconds if r.wall_seconds else 0.0),
-            _f(r.rds_peak_per_second),
-            _f(r.per_restore(r.record_writes), 2),
-            _f(r.per_restore(r.kube_verb("patch")), 2),
-            _f(r.per_restore(r.kube_total), 1),
-            _f(r.cpu_seconds),
-            _f(r.cpu_cores, 2),
-            _f(r.peak_rss_mib),
-            str(r.threads),
-            _f(r.aws_cpu_seconds),
-            _f(r.kube_cpu_seconds),
-            f"{_f(r.load_average)}→{_f(r.load_average_end)}",
-        ]
-        for r in results
-        if r.n
-    ]
-    return _table(header, rows)
+    return _table(RUN_COLUMNS, [r for r in results if r.n])
 
 
 def repeats_table(results: list[Result]) -> str:
     """The cases that ran more than once: median over the runs (lowest–highest)."""
-    header = [
-        "N",
-        "policy",
-        "runs",
-        "added median s",
-        "added p95 s",
-        "added max s",
-        "RDS calls/restore",
-        "record writes/restore",
-        "K8s patches/restore",
-        "CPU cores avg",
-        "peak RSS MiB",
-    ]
-    rows = []
-    for runs in cases(results).values():
-        if len(runs) < 2:
-            continue
-        first = runs[0]
-        rows.append(
-            [
-                str(first.n),
-                first.label,
-                str(len(runs)),
-                over(runs, lambda r: r.added_median).text(),
-                over(runs, lambda r: r.added_p95).text(),
-                over(runs, lambda r: r.added_max).text(),
-                over(runs, lambda r: r.per_restore(r.rds_calls)).text(2),
-                over(runs, lambda r: r.per_restore(r.record_writes)).text(2),
-                over(runs, lambda r: r.per_restore(r.kube_verb("patch"))).text(2),
-                over(runs, lambda r: r.cpu_cores).text(2),
-                over(runs, lambda r: r.peak_rss_mib).text(),
-            ]
-        )
-    return _table(header, rows) if rows else ""
+    repeated = [runs for runs in cases(results).values() if len(runs) > 1]
+    return _table(REPEATS_COLUMNS, repeated) if repeated else ""
 
 
 def ratio_table(results: list[Result]) -> str:
     """Each baseline against this operator at the same N (medians over the repeats)."""
-
-    def ratio(a: float, b: float) -> str:
-        return f"{a / b:.1f}" if b > 0 else "n/a"
-
-    rows = []
+    pairs = []
     for runs in cases(results).values():
         first = runs[0]
         if first.policy == BASELINE or not first.n:
             continue
         ours = runs_of(results, BASELINE, first.n, default_budget=first.default_budget)
-        if not ours:
-            continue
-        row = [str(first.n), first.policy]
-        for value in (
-            lambda r: r.rds_calls,
-            lambda r: r.describes,
-            lambda r: r.added_median,
-            lambda r: r.added_p95,
-            lambda r: r.kube_total,
-            lambda r: r.cpu_seconds,
-        ):
-            row.append(ratio(over(runs, value).median, over(ours, value).median))
-        rows.append(row)
-    header = [
-        "N",
-        "baseline",
-        "RDS calls ×",
-        "Describes ×",
-        "added median ×",
-        "added p95 ×",
-        "K8s requests ×",
-        "CPU ×",
-    ]
-    return _table(header, rows) if rows else ""
+        if ours:
+            pairs.append((runs, ours))
+    return _table(RATIO_COLUMNS, pairs) if pairs else ""
 
 
-def _columns(results: list[Result], names: Callable[[Result], Iterable[str]]) -> list[str]:
-    keys: list[str] = []
-    for r in results:
-        for key in names(r):
-            if key not in keys:
-                keys.append(key)
-    return keys
+def _per_restore(
+    header: str, counts: Callable[[Result], dict[str, int]], key: str
+) -> Column[Result]:
+    return Measure(header, lambda r: r.per_restore(counts(r).get(key, 0)), 2).of_run()
+
+
+def _counts_table(
+    results: list[Result],
+    counts: Callable[[Result], dict[str, int]],
+    header: Callable[[str], str],
+) -> str:
+    """Per restore, a column for each key of the runs' ``counts``."""
+    measured = [r for r in results if r.n]
+    keys = _first_seen(measured, counts)
+    if not keys:
+        return ""
+    return _table([*RUN_NAME, *(_per_restore(header(k), counts, k) for k in keys)], measured)
 
 
 def calls_table(results: list[Result], prefixes: tuple[str, ...]) -> str:
     """AWS calls per restore by operation, for the services named (``rds.`` ...)."""
-    measured = [r for r in results if r.n]
-    keys = _columns(measured, lambda r: (k for k in r.aws_calls if k.startswith(prefixes)))
-    if not keys:
-        return ""
-    rows = [
-        [str(r.n), r.label, str(r.repeat)]
-        + [_f(r.per_restore(r.aws_calls.get(k, 0)), 2) for k in keys]
-        for r in measured
-    ]
-    return _table(["N", "policy", "run", *(k.split(".", 1)[1] for k in keys)], rows)
+    return _counts_table(
+        results,
+        lambda r: {k: v for k, v in r.aws_calls.items() if k.startswith(prefixes)},
+        lambda key: key.split(".", 1)[1],
+    )
 
 
 def kube_table(results: list[Result]) -> str:
     """Kubernetes requests per restore by verb and resource."""
-    measured = [r for r in results if r.n]
-    keys = _columns(measured, lambda r: r.kube_calls)
-    if not keys:
-        return ""
-    rows = [
-        [str(r.n), r.label, str(r.repeat)]
-        + [_f(r.per_restore(r.kube_calls.get(k, 0)), 2) for k in keys]
-        for r in measured
-    ]
-    return _table(["N", "policy", "run", *keys], rows)
+    return _counts_table(results, lambda r: r.kube_calls, str)
 
 
 def idle_table(results: list[Result]) -> str:
-    rows = [
-        [
-            str(i.finished),
-            _f(i.seconds, 0),
-            f"{i.cpu_percent:.2f}",
-            _f(i.rss_mib),
-            str(i.threads),
-            str(i.aws_calls),
-            str(i.kube_calls),
-        ]
-        for i in idle_results(results)
-    ]
-    header = [
-        "finished restores",
-        "quiet s",
-        "operator CPU %",
-        "RSS MiB",
-        "threads",
-        "AWS calls",
-        "K8s requests",
-    ]
-    return _table(header, rows, text=frozenset()) if rows else ""
+    idle = idle_results(results)
+    return _table(IDLE_COLUMNS, idle) if idle else ""
 
 
 def targets_table(verdicts: list[Verdict]) -> str:
-    rows = [[v.target, v.measured, v.mark] for v in verdicts]
-    return _table(["target (issue 20)", "measured", ""], rows, text=frozenset({0, 1, 2}))
+    return _table(TARGET_COLUMNS, verdicts)
 
 
 def render(results: list[Result], meta: dict[str, Any]) -> str:

@@ -36,9 +36,7 @@ import datetime as dt
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 from aurora_restore_sandbox.aws import AwsSandbox
-from aurora_restore_sandbox.harness import OperatorProcess, free_port, operator_env
 from aurora_restore_sandbox.kube import KubeSandbox
 
 from .report import (
@@ -63,9 +60,8 @@ from .report import (
     to_json,
     update_docs,
 )
+from .standins import SOURCE, TARGET, AwsProcess, operator_running, seed_aws
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE, TARGET = "us-east-1", "us-west-2"
 NAMESPACE = "bench"
 # Simulated AWS states each restore waits through: the copy, the cluster, the instance.
 WAITS_PER_RESTORE = 3
@@ -155,62 +151,18 @@ FULL = list(CASES)
 QUICK = ["idle-0", "n1", "n10", "n100"]
 
 
-# -- the stand-ins and the operator -------------------------------------------------------
+# -- what the operator and the stand-ins cost, from /proc ---------------------------------
 
 
-class AwsProcess:
-    """The AWS sandbox in its own process, so that it does not share our interpreter."""
-
-    def __init__(self, log_path: Path) -> None:
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.aws_server", "--port", str(free_port())],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                cwd=ROOT,
-            )
-        assert self.proc.stdout is not None
-        url = ""
-        for line in self.proc.stdout:
-            if line.startswith("AWS_ENDPOINT_URL="):
-                url = line.strip().split("=", 1)[1]
-                break
-        if not url:
-            raise RuntimeError("the AWS sandbox did not start")
-        self.sandbox = AwsSandbox.attach(url)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def seed_aws(aws: AwsSandbox, delay: float) -> None:
-    aws.reset()
-    rds = aws.client("rds", SOURCE)
-    rds.create_db_cluster(
-        DBClusterIdentifier="prod",
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword="bench-source-pw",
-    )
-    rds.create_db_cluster_snapshot(
-        DBClusterIdentifier="prod", DBClusterSnapshotIdentifier="prod-manual-1"
-    )
-    aws.settle()
-    aws.set_delays(delay)
-    aws.reset_calls()
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat_cpu_seconds(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     # utime and stime are fields 14 and 15 of the line; 3 is the first after the name.
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def thread_cpu_seconds(kube: KubeSandbox) -> float:
@@ -218,9 +170,7 @@ def thread_cpu_seconds(kube: KubeSandbox) -> float:
     thread = kube._thread
     if thread is None or thread.native_id is None:
         return 0.0
-    path = Path(f"/proc/self/task/{thread.native_id}/stat")
-    fields = path.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
 
 
 def proc_peak_rss_mib(pid: int) -> float:
@@ -278,90 +228,77 @@ def run_one(
     name = f"{case or f'{policy.name}-{n}'}-{repeat}"
     result = Result(policy.name, n, case=case, repeat=repeat, delay=delay, settings=extra_env)
     seed_aws(aws, delay)
-    log_path = workdir / f"operator-{name}.log"
-    result.log = str(log_path)
-    with KubeSandbox(crds=sorted((ROOT / "crds").glob("*.yaml"))) as kube:
-        kubeconfig = kube.write_kubeconfig(workdir / f"kubeconfig-{name}")
-        env = operator_env(
-            kubeconfig=kubeconfig,
-            aws_endpoint=aws.endpoint_url,
-            region=SOURCE,
-            home=workdir,
-            settings={"AURORA_RESTORE_LOG_LEVEL": "INFO", **policy.env, **extra_env},
-        )
-        operator = OperatorProcess(env, log_path, cwd=ROOT, stop_timeout=30)
-        operator.start()
-        try:
-            # Let kopf list and start watching, then count only what the restores cost.
-            time.sleep(2.0)
-            aws.reset_calls()
-            kube.reset_api_calls()
-            cpu_before = proc_cpu_seconds(operator.pid)
-            aws_cpu_before = proc_cpu_seconds(aws_pid) if aws_pid else 0.0
-            kube_cpu_before = thread_cpu_seconds(kube)
-            result.load_average = os.getloadavg()[0]
+    with operator_running(aws, workdir, name, {**policy.env, **extra_env}) as (kube, operator):
+        log_path = operator.log_path
+        result.log = str(log_path)
+        # Let kopf list and start watching, then count only what the restores cost.
+        time.sleep(2.0)
+        aws.reset_calls()
+        kube.reset_api_calls()
+        cpu_before = proc_cpu_seconds(operator.pid)
+        aws_cpu_before = proc_cpu_seconds(aws_pid) if aws_pid else 0.0
+        kube_cpu_before = thread_cpu_seconds(kube)
+        result.load_average = os.getloadavg()[0]
 
-            created: dict[str, float] = {}
-            start = time.monotonic()
-            for i in range(n):
-                body = restore_body(i)
-                kube.create("aurorarestores", body, namespace=NAMESPACE)
-                created[body["metadata"]["name"]] = time.monotonic()
-            finished: dict[str, tuple[float, str]] = {}
-            rds_samples: list[tuple[float, int]] = [(start, 0)]
-            next_sample = start + 5.0
-            deadline = start + timeout
-            while len(finished) < n and time.monotonic() < deadline:
-                time.sleep(LOOK_EVERY if n <= LOOK_EVERY_UP_TO else LOOK_EVERY_LARGE)
-                now = time.monotonic()
-                for obj in kube.list("aurorarestores", NAMESPACE):
-                    name = obj["metadata"]["name"]
-                    phase = (obj.get("status") or {}).get("phase")
-                    if name not in finished and phase in ("Completed", "Failed"):
-                        finished[name] = (now, phase)
-                if now >= next_sample:
-                    rds = sum(1 for svc, _, _ in aws.call_records() if svc == "rds")
-                    rds_samples.append((now, rds))
-                    next_sample = now + 5.0
-                if operator.exited():
-                    raise RuntimeError(f"operator exited during the run; see {log_path}")
-            end = max((t for t, _ in finished.values()), default=time.monotonic())
-            result.timed_out = len(finished) < n
-            result.wall_seconds = end - start
-            result.cpu_seconds = proc_cpu_seconds(operator.pid) - cpu_before
-            result.aws_cpu_seconds = (proc_cpu_seconds(aws_pid) - aws_cpu_before) if aws_pid else 0
-            result.kube_cpu_seconds = thread_cpu_seconds(kube) - kube_cpu_before
-            result.peak_rss_mib = proc_peak_rss_mib(operator.pid)
-            result.threads = proc_status(operator.pid).get("Threads", 0)
-            result.load_average_end = os.getloadavg()[0]
-            result.completed = sum(1 for _, p in finished.values() if p == "Completed")
-            result.failed = sum(1 for _, p in finished.values() if p == "Failed")
-            simulated = WAITS_PER_RESTORE * delay
-            added = [
-                t - created[name] - simulated
-                for name, (t, phase) in finished.items()
-                if phase == "Completed"
-            ]
-            result.added_median = statistics.median(added) if added else 0.0
-            result.added_p95 = percentile(added, 0.95)
-            result.added_max = max(added, default=0.0)
-            result.aws_calls = dict(
-                Counter(f"{svc}.{op}" for svc, op, _ in aws.call_records()).most_common()
-            )
-            result.kube_calls = {
-                f"{verb} {resource}": count
-                for (verb, resource), count in kube.api_calls().most_common()
-            }
-            rates = [
-                (c2 - c1) / (t2 - t1)
-                for (t1, c1), (t2, c2) in zip(rds_samples, rds_samples[1:], strict=False)
-                if t2 > t1
-            ]
-            result.rds_peak_per_second = max(rates, default=0.0)
-            if idle_seconds > 0 and not result.timed_out:
-                result.idle = measure_idle(operator.pid, aws, kube, n, idle_seconds)
-        finally:
-            operator.stop()
+        created: dict[str, float] = {}
+        start = time.monotonic()
+        for i in range(n):
+            body = restore_body(i)
+            kube.create("aurorarestores", body, namespace=NAMESPACE)
+            created[body["metadata"]["name"]] = time.monotonic()
+        finished: dict[str, tuple[float, str]] = {}
+        rds_samples: list[tuple[float, int]] = [(start, 0)]
+        next_sample = start + 5.0
+        deadline = start + timeout
+        while len(finished) < n and time.monotonic() < deadline:
+            time.sleep(LOOK_EVERY if n <= LOOK_EVERY_UP_TO else LOOK_EVERY_LARGE)
+            now = time.monotonic()
+            for obj in kube.list("aurorarestores", NAMESPACE):
+                name = obj["metadata"]["name"]
+                phase = (obj.get("status") or {}).get("phase")
+                if name not in finished and phase in ("Completed", "Failed"):
+                    finished[name] = (now, phase)
+            if now >= next_sample:
+                rds = sum(1 for svc, _, _ in aws.call_records() if svc == "rds")
+                rds_samples.append((now, rds))
+                next_sample = now + 5.0
+            if operator.exited():
+                raise RuntimeError(f"operator exited during the run; see {log_path}")
+        end = max((t for t, _ in finished.values()), default=time.monotonic())
+        result.timed_out = len(finished) < n
+        result.wall_seconds = end - start
+        result.cpu_seconds = proc_cpu_seconds(operator.pid) - cpu_before
+        result.aws_cpu_seconds = (proc_cpu_seconds(aws_pid) - aws_cpu_before) if aws_pid else 0
+        result.kube_cpu_seconds = thread_cpu_seconds(kube) - kube_cpu_before
+        result.peak_rss_mib = proc_peak_rss_mib(operator.pid)
+        result.threads = proc_status(operator.pid).get("Threads", 0)
+        result.load_average_end = os.getloadavg()[0]
+        result.completed = sum(1 for _, p in finished.values() if p == "Completed")
+        result.failed = sum(1 for _, p in finished.values() if p == "Failed")
+        simulated = WAITS_PER_RESTORE * delay
+        added = [
+            t - created[name] - simulated
+            for name, (t, phase) in finished.items()
+            if phase == "Completed"
+        ]
+        result.added_median = statistics.median(added) if added else 0.0
+        result.added_p95 = percentile(added, 0.95)
+        result.added_max = max(added, default=0.0)
+        result.aws_calls = dict(
+            Counter(f"{svc}.{op}" for svc, op, _ in aws.call_records()).most_common()
+        )
+        result.kube_calls = {
+            f"{verb} {resource}": count
+            for (verb, resource), count in kube.api_calls().most_common()
+        }
+        rates = [
+            (c2 - c1) / (t2 - t1)
+            for (t1, c1), (t2, c2) in zip(rds_samples, rds_samples[1:], strict=False)
+            if t2 > t1
+        ]
+        result.rds_peak_per_second = max(rates, default=0.0)
+        if idle_seconds > 0 and not result.timed_out:
+            result.idle = measure_idle(operator.pid, aws, kube, n, idle_seconds)
     return result
 
 

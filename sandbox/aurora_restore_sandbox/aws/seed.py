@@ -19,6 +19,18 @@ def _days(today: date, days: int) -> Iterator[date]:
         yield today - timedelta(days=offset)
 
 
+def create_cluster(rds: Any, identifier: str, password: str, **params: Any) -> dict[str, Any]:
+    """An Aurora PostgreSQL cluster with master user ``postgres``, through ``rds`` (a client
+    of the stand-in); ``params`` are any other CreateDBCluster parameters."""
+    return rds.create_db_cluster(
+        DBClusterIdentifier=identifier,
+        Engine="aurora-postgresql",
+        MasterUsername="postgres",
+        MasterUserPassword=password,
+        **params,
+    )["DBCluster"]
+
+
 def seed_demo_data(
     endpoint_url: str,
     source_region: str = "us-east-1",
@@ -55,12 +67,11 @@ def seed_demo_data(
         {"Key": "team", "Value": "payments"},
         {"Key": "cost-center", "Value": "cc-1234"},
     ]
-    created = rds.create_db_cluster(
-        DBClusterIdentifier=cluster,
-        Engine="aurora-postgresql",
+    created = create_cluster(
+        rds,
+        cluster,
+        "prod-secret-password",
         EngineVersion="15.4",
-        MasterUsername="postgres",
-        MasterUserPassword="prod-secret-password",
         DatabaseName="app",
         Port=5432,
         StorageEncrypted=True,
@@ -68,7 +79,7 @@ def seed_demo_data(
         DeletionProtection=True,
         CopyTagsToSnapshot=True,
         Tags=tags,
-    )["DBCluster"]
+    )
     instance_id = f"{cluster}-1"
     rds.create_db_instance(
         DBInstanceIdentifier=instance_id,
