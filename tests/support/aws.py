@@ -12,6 +12,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from aurora_restore_sandbox.aws import AwsSandbox
+from aurora_restore_sandbox.aws import create_cluster as create_cluster  # for the suites
 
 SOURCE, TARGET = "us-east-1", "us-west-2"
 AUDIT_TABLE, STATE_TABLE = "aurora-restore-audit", "aurora-restore-state"
@@ -39,18 +40,6 @@ def aws(aws_server: AwsSandbox, monkeypatch: pytest.MonkeyPatch) -> AwsSandbox:
 def tag_list(mapping: dict[str, str]) -> list[dict[str, str]]:
     """RDS's tag list from a mapping."""
     return [{"Key": k, "Value": v} for k, v in mapping.items()]
-
-
-def create_cluster(rds: Any, identifier: str, password: str, **params: Any) -> dict[str, Any]:
-    """An Aurora PostgreSQL cluster with master user ``postgres`` (``params``: tags,
-    encryption, deletion protection as RDS names them)."""
-    return rds.create_db_cluster(
-        DBClusterIdentifier=identifier,
-        Engine="aurora-postgresql",
-        MasterUsername="postgres",
-        MasterUserPassword=password,
-        **params,
-    )["DBCluster"]
 
 
 def create_instances(rds: Any, cluster: str, count: int, prefix: str) -> None:
