@@ -100,31 +100,32 @@ def test_custom_values():
     assert container["imagePullPolicy"] == "Always"
     assert container["args"] == ["--namespace", "databases", "--namespace", "staging"]
     env = env_of(container)
-    assert env["AURORA_RESTORE_STATE_TABLE"] == "restore-state"
-    assert env["AURORA_RESTORE_AUDIT_TABLE"] == "restore-audit"
-    assert env["AURORA_RESTORE_CREATE_TABLES"] == "true"
-    topic = "arn:aws:sns:us-west-2:123456789012:aurora-restore"
-    assert env["AURORA_RESTORE_SNS_TOPIC_ARN"] == topic
-    assert env["AURORA_RESTORE_METRICS_NAMESPACE"] == "Platform/AuroraRestore"
-    assert env["AURORA_RESTORE_POLL_INTERVAL"] == "10s"
-    assert env["AURORA_RESTORE_REPLACE_ALLOWED"] == "staging-*,qa-*"
-    assert env["AURORA_RESTORE_WORKERS"] == "64"
-    assert env["AURORA_RESTORE_RECORDS_INTERVAL"] == "500ms"
-    assert env["AURORA_RESTORE_POLL_FLOOR"] == "1s"
-    assert env["AURORA_RESTORE_AWS_RATE_LIMIT"] == "20"
-    assert env["AURORA_RESTORE_AWS_RATE_BURST"] == "300"
-    assert env["AURORA_RESTORE_SSM_PATH"] == "/platform/aurora-restore"
-    assert env["AURORA_RESTORE_METRICS_PORT"] == "9090"
-    assert env["AURORA_RESTORE_LOG_LEVEL"] == "DEBUG"
-    assert env["AURORA_RESTORE_LOG_FORMAT"] == "text"
-    assert env["AURORA_RESTORE_DB_SSLMODE"] == "verify-full"
-    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-west-2"
-    assert env["AWS_ENDPOINT_URL"] == "http://moto.moto.svc:5000"
-    assert env["AURORA_RESTORE_SOURCE_ROLE_ARNS"] == (
-        "arn:aws:iam::111122223333:role/aurora-restore-source,"
-        "arn:aws:iam::444455556666:role/aurora-restore-*"
-    )
-    assert env["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+    assert env == {
+        "POD_NAME": None,
+        "AURORA_RESTORE_STATE_TABLE": "restore-state",
+        "AURORA_RESTORE_AUDIT_TABLE": "restore-audit",
+        "AURORA_RESTORE_CREATE_TABLES": "true",
+        "AURORA_RESTORE_SNS_TOPIC_ARN": "arn:aws:sns:us-west-2:123456789012:aurora-restore",
+        "AURORA_RESTORE_METRICS_NAMESPACE": "Platform/AuroraRestore",
+        "AURORA_RESTORE_POLL_INTERVAL": "10s",
+        "AURORA_RESTORE_REPLACE_ALLOWED": "staging-*,qa-*",
+        "AURORA_RESTORE_WORKERS": "64",
+        "AURORA_RESTORE_RECORDS_INTERVAL": "500ms",
+        "AURORA_RESTORE_POLL_FLOOR": "1s",
+        "AURORA_RESTORE_AWS_RATE_LIMIT": "20",
+        "AURORA_RESTORE_AWS_RATE_BURST": "300",
+        "AURORA_RESTORE_SSM_PATH": "/platform/aurora-restore",
+        "AURORA_RESTORE_METRICS_PORT": "9090",
+        "AURORA_RESTORE_LOG_LEVEL": "DEBUG",
+        "AURORA_RESTORE_LOG_FORMAT": "text",
+        "AURORA_RESTORE_DB_SSLMODE": "verify-full",
+        "AWS_REGION": "us-west-2",
+        "AWS_DEFAULT_REGION": "us-west-2",
+        "AWS_ENDPOINT_URL": "http://moto.moto.svc:5000",
+        "AURORA_RESTORE_SOURCE_ROLE_ARNS": "arn:aws:iam::111122223333:role/aurora-restore-source,"
+        "arn:aws:iam::444455556666:role/aurora-restore-*",
+        "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+    }
     assert container["envFrom"] == [{"secretRef": {"name": "aurora-restore-extra"}}]
     assert container["ports"][0]["containerPort"] == 9090
     assert container["livenessProbe"]["failureThreshold"] == 6
