@@ -33,6 +33,7 @@ from .api.names import (
     VERSION,
 )
 from .api.status import Phase
+from .pipeline.context import parse_time
 
 RESTORE_KIND, SCHEDULE_KIND = "aurorarestore", "aurorarestoreschedule"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -194,19 +195,9 @@ class Out:
         print(text, file=self.stream)
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def age(value: Any, now: dt.datetime) -> str:
     """kubectl's short ages: 45s, 12m, 3h, 2d."""
-    moment = _parse_time(value)
+    moment = parse_time(value)
     if moment is None:
         return "-"
     seconds = max(0, int((now - moment).total_seconds()))
@@ -217,7 +208,7 @@ def age(value: Any, now: dt.datetime) -> str:
 
 
 def took(start: Any, end: Any, now: dt.datetime) -> str:
-    began, ended = _parse_time(start), _parse_time(end) or now
+    began, ended = parse_time(start), parse_time(end) or now
     if began is None:
         return "-"
     seconds = max(0, int((ended - began).total_seconds()))
@@ -457,17 +448,21 @@ def _token() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+def _request(
+    kube: Kube, plural: str, kind: str, name: str, annotation: str
+) -> tuple[dict[str, Any], str]:
+    """Ask the operator for a run by setting ``annotation`` to a new token: the object as
+    it was (a missing one fails before anything is written), and the token."""
+    obj = kube.get(plural, kind, name)
+    token = _token()
+    kube.patch(plural, kind, name, {"metadata": {"annotations": {annotation: token}}})
+    return obj, token
+
+
 def cmd_rerun(args: argparse.Namespace, kube: Kube, out: Out) -> int:
     from .k8s.handlers import RERUN_ANNOTATION
 
-    obj = kube.get(RESTORE_PLURAL, RESTORE_KIND, args.name)
-    token = _token()
-    kube.patch(
-        RESTORE_PLURAL,
-        RESTORE_KIND,
-        args.name,
-        {"metadata": {"annotations": {RERUN_ANNOTATION: token}}},
-    )
+    obj, token = _request(kube, RESTORE_PLURAL, RESTORE_KIND, args.name, RERUN_ANNOTATION)
     phase = (obj.get("status") or {}).get("phase")
     note = ""
     if phase and phase not in (Phase.Completed.value, Phase.Failed.value):
@@ -477,14 +472,7 @@ def cmd_rerun(args: argparse.Namespace, kube: Kube, out: Out) -> int:
 
 
 def cmd_run_now(args: argparse.Namespace, kube: Kube, out: Out) -> int:
-    obj = kube.get(SCHEDULE_PLURAL, SCHEDULE_KIND, args.name)
-    token = _token()
-    kube.patch(
-        SCHEDULE_PLURAL,
-        SCHEDULE_KIND,
-        args.name,
-        {"metadata": {"annotations": {RUN_NOW_ANNOTATION: token}}},
-    )
+    obj, token = _request(kube, SCHEDULE_PLURAL, SCHEDULE_KIND, args.name, RUN_NOW_ANNOTATION)
     policy = (obj.get("spec") or {}).get("concurrencyPolicy", "Forbid")
     out.line(
         f"{SCHEDULE_KIND}/{args.name}: run requested ({RUN_NOW_ANNOTATION}={token}, "

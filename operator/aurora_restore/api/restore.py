@@ -10,10 +10,19 @@ rules in ``source_method.py``; the status in ``status.py``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from .names import PREFIX
@@ -64,6 +73,20 @@ class Model(CelRules):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+
+def _exactly_one(a: str, b: str, whose: Callable[[Any], str] = lambda _: "") -> Any:
+    """A model's validator that exactly one of its fields ``a`` and ``b`` is set, with the
+    CEL rule that mirrors it; ``whose`` names the model in the validator's message."""
+    message = f"set exactly one of {to_camel(a)} or {to_camel(b)}"
+
+    @cel(one_of(to_camel(a), to_camel(b), message))
+    def check(model: Any) -> Any:
+        if (getattr(model, a) is None) == (getattr(model, b) is None):
+            raise ValueError(whose(model) + message)
+        return model
+
+    return model_validator(mode="after")(check)
 
 
 # --- spec -------------------------------------------------------------------------------
@@ -358,18 +381,7 @@ class MasterPassword(Model):
         None, description="An AWS Secrets Manager secret name or ARN."
     )
 
-    @model_validator(mode="after")
-    @cel(
-        one_of(
-            "secretRef",
-            "secretsManagerSecretId",
-            "set exactly one of secretRef or secretsManagerSecretId",
-        )
-    )
-    def _one_source(self) -> MasterPassword:
-        if (self.secret_ref is None) == (self.secrets_manager_secret_id is None):
-            raise ValueError("set exactly one of secretRef or secretsManagerSecretId")
-        return self
+    _one_source = _exactly_one("secret_ref", "secrets_manager_secret_id")
 
 
 class Privileges(StrEnum):
@@ -398,21 +410,11 @@ class User(Model):
         [], max_length=64, description="Databases the privileges apply to."
     )
 
-    @model_validator(mode="after")
-    @cel(
-        one_of(
-            "passwordSecretRef",
-            "passwordSecretsManagerSecretId",
-            "set exactly one of passwordSecretRef or passwordSecretsManagerSecretId",
-        )
+    _one_source = _exactly_one(
+        "password_secret_ref",
+        "password_secrets_manager_secret_id",
+        whose=lambda user: f"user {user.name!r}: ",
     )
-    def _one_source(self) -> User:
-        if (self.password_secret_ref is None) == (self.password_secrets_manager_secret_id is None):
-            raise ValueError(
-                f"user {self.name!r}: set exactly one of passwordSecretRef or "
-                "passwordSecretsManagerSecretId"
-            )
-        return self
 
 
 class ConfigMapKeyRef(Model):
@@ -429,12 +431,7 @@ class Sql(Model):
     inline: str | None = Field(None, min_length=1, max_length=262144, description="The SQL itself.")
     database: PgDatabase = Field("postgres", description="Database to run it in.")
 
-    @model_validator(mode="after")
-    @cel(one_of("configMapRef", "inline", "set exactly one of configMapRef or inline"))
-    def _one_source(self) -> Sql:
-        if (self.config_map_ref is None) == (self.inline is None):
-            raise ValueError("set exactly one of configMapRef or inline")
-        return self
+    _one_source = _exactly_one("config_map_ref", "inline")
 
 
 class ArchivePolicy(StrEnum):
@@ -675,6 +672,9 @@ class AuroraRestoreSpec(Model):
 # --- validation entry point -----------------------------------------------------------
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class SpecError(ValueError):
     """A spec the operator will not run, with one sentence per problem."""
 
@@ -724,19 +724,28 @@ def _clip(problem: str) -> str:
     return problem[: MAX_PROBLEM_CHARS - 3] + "..."
 
 
-def validate_spec(document: Any) -> AuroraRestoreSpec:
-    """Parse a spec mapping; every problem names its field and what is allowed."""
+def _bounded(problems: list[str]) -> list[str]:
+    shown = [_clip(problem) for problem in problems]
+    if len(shown) > MAX_PROBLEMS:
+        shown = shown[:MAX_PROBLEMS] + [f"... and {len(shown) - MAX_PROBLEMS} more problems"]
+    return shown
+
+
+def parse_spec(model: type[M], document: Any, shown: Callable[[list[str]], list[str]] = list) -> M:
+    """Parse a spec mapping as ``model``; every problem names its field and what is allowed.
+    ``shown``: the problems as the SpecError tells them."""
     if not isinstance(document, dict):
         raise SpecError(["spec must be a mapping"])
     try:
-        return AuroraRestoreSpec.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as exc:
-        problems = [_clip(f"{_field_path(err['loc'])}: {_sentence(err)}") for err in exc.errors()]
-        if len(problems) > MAX_PROBLEMS:
-            problems = problems[:MAX_PROBLEMS] + [
-                f"... and {len(problems) - MAX_PROBLEMS} more problems"
-            ]
-        raise SpecError(problems) from None
+        problems = [f"{_field_path(err['loc'])}: {_sentence(err)}" for err in exc.errors()]
+        raise SpecError(shown(problems)) from None
+
+
+def validate_spec(document: Any) -> AuroraRestoreSpec:
+    """Parse a spec mapping; every problem names its field and what is allowed."""
+    return parse_spec(AuroraRestoreSpec, document, _bounded)
 
 
 def resolve_snapshot_date(spec: AuroraRestoreSpec, now: dt.datetime) -> str | None:

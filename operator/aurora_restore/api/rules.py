@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 import durationpy
@@ -162,6 +164,28 @@ def _pattern(regex: re.Pattern[str], allowed: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+@dataclass(frozen=True)
+class _Matches:
+    """A string of at most ``max_length`` characters that ``regex`` matches: the validator
+    (its message: "must be ``allowed``") and the CRD's keywords, from the one pattern.
+
+    Pydantic unpacks it as annotated-types' grouped metadata, the protocol it follows
+    (``__is_annotated_types_grouped_metadata__`` and ``__iter__``).
+    """
+
+    regex: re.Pattern[str]
+    allowed: str
+    max_length: int
+
+    @property
+    def __is_annotated_types_grouped_metadata__(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[object]:
+        yield _pattern(self.regex, self.allowed)
+        yield Crd(maxLength=self.max_length, pattern=self.regex.pattern)
+
+
 def parse_duration(value: str) -> dt.timedelta:
     """The one duration parser of the operator, for the resources and the settings alike:
     the grammar is ``DURATION``; durationpy (Go's semantics) computes the value."""
@@ -275,47 +299,27 @@ RestoreTime = Annotated[
     Crd(RESTORE_TIME_RULE, maxLength=27, pattern=f"^(?:latest|{RESTORE_TIME.pattern[1:-1]})$"),
 ]
 KmsKeyId = Annotated[
-    str,
-    _pattern(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN"),
-    Crd(maxLength=512, pattern=KMS_KEY.pattern),
+    str, _Matches(KMS_KEY, "a KMS key id, alias/NAME, or a KMS key or alias ARN", 512)
 ]
-SnsTopicArn = Annotated[
-    str,
-    _pattern(SNS_TOPIC_ARN, "an SNS topic ARN"),
-    Crd(maxLength=512, pattern=SNS_TOPIC_ARN.pattern),
-]
-VpcId = Annotated[
-    str,
-    _pattern(VPC_ID, "a VPC id such as vpc-0123abcd"),
-    Crd(maxLength=21, pattern=VPC_ID.pattern),
-]
+SnsTopicArn = Annotated[str, _Matches(SNS_TOPIC_ARN, "an SNS topic ARN", 512)]
+VpcId = Annotated[str, _Matches(VPC_ID, "a VPC id such as vpc-0123abcd", 21)]
 SubnetId = Annotated[
     str,
-    _pattern(SUBNET_ID, "a subnet id such as subnet-0123abcd"),
-    Crd(maxLength=24, pattern=SUBNET_ID.pattern),
+    _Matches(SUBNET_ID, "a subnet id such as subnet-0123abcd", 24),
     Field(description="Subnet id."),
 ]
 SecurityGroupId = Annotated[
     str,
-    _pattern(SG_ID, "a security group id such as sg-0123abcd"),
-    Crd(maxLength=20, pattern=SG_ID.pattern),
+    _Matches(SG_ID, "a security group id such as sg-0123abcd", 20),
     Field(description="Security group id."),
 ]
 InstanceClass = Annotated[
-    str,
-    _pattern(INSTANCE_CLASS, "a DB instance class such as db.r6g.large"),
-    Crd(maxLength=68, pattern=INSTANCE_CLASS.pattern),
+    str, _Matches(INSTANCE_CLASS, "a DB instance class such as db.r6g.large", 68)
 ]
 SubnetGroup = Annotated[
-    str,
-    _pattern(SUBNET_GROUP, "1-255 letters, digits, spaces, '.', '_' or '-'"),
-    Crd(maxLength=255, pattern=SUBNET_GROUP.pattern),
+    str, _Matches(SUBNET_GROUP, "1-255 letters, digits, spaces, '.', '_' or '-'", 255)
 ]
-EngineVersion = Annotated[
-    str,
-    _pattern(ENGINE_VERSION, "an engine version such as 15.4"),
-    Crd(maxLength=14, pattern=ENGINE_VERSION.pattern),
-]
+EngineVersion = Annotated[str, _Matches(ENGINE_VERSION, "an engine version such as 15.4", 14)]
 SecretsManagerId = Annotated[
     str,
     _pattern(SECRETS_MANAGER_ID, "a Secrets Manager secret name or ARN"),
@@ -323,24 +327,15 @@ SecretsManagerId = Annotated[
 ]
 K8sName = Annotated[
     str,
-    _pattern(K8S_NAME, "a Kubernetes object name (lower-case letters, digits, '-' and '.')"),
-    Crd(maxLength=253, pattern=K8S_NAME.pattern),
+    _Matches(K8S_NAME, "a Kubernetes object name (lower-case letters, digits, '-' and '.')", 253),
 ]
-K8sKey = Annotated[
-    str,
-    _pattern(K8S_KEY, "a key of letters, digits, '-', '_' or '.'"),
-    Crd(maxLength=253, pattern=K8S_KEY.pattern),
-]
+K8sKey = Annotated[str, _Matches(K8S_KEY, "a key of letters, digits, '-', '_' or '.'", 253)]
 PgUser = Annotated[str, AfterValidator(_pg_user), Crd(maxLength=63, pattern=PG_NAME.pattern)]
 PgDatabase = Annotated[
-    str,
-    _pattern(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'"),
-    Crd(maxLength=63, pattern=PG_NAME.pattern),
+    str, _Matches(PG_NAME, "a database name of 1-63 letters, digits, '_', '$' or '-'", 63)
 ]
 RoleArn = Annotated[
-    str,
-    _pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
-    Crd(maxLength=600, pattern=ROLE_ARN.pattern),
+    str, _Matches(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", 600)
 ]
 ExternalId = Annotated[
     str,

@@ -14,10 +14,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import AfterValidator, Field, StrictBool, ValidationError
+from pydantic import AfterValidator, Field, StrictBool
 
 from .names import RUN_NOW_ANNOTATION
-from .restore import AuroraRestoreSpec, Model, SpecError, _field_path, _sentence
+from .restore import AuroraRestoreSpec, Model, parse_spec
 from .rules import Duration
 from .schema import Crd
 from .status import Conditions, Generation, StatusModel, Time, conditions, unset
@@ -137,10 +137,4 @@ class AuroraRestoreScheduleStatus(StatusModel):
 
 def validate_schedule_spec(document: Any) -> AuroraRestoreScheduleSpec:
     """Parse a schedule spec mapping; every problem names its field and what is allowed."""
-    if not isinstance(document, dict):
-        raise SpecError(["spec must be a mapping"])
-    try:
-        return AuroraRestoreScheduleSpec.model_validate(document)
-    except ValidationError as exc:
-        problems = [f"{_field_path(err['loc'])}: {_sentence(err)}" for err in exc.errors()]
-        raise SpecError(problems) from None
+    return parse_spec(AuroraRestoreScheduleSpec, document)

@@ -4,7 +4,7 @@ states, error types). Mutable models: the pipeline evolves a copy of them."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -77,6 +77,13 @@ class StatusModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", validate_assignment=False
     )
+
+    @classmethod
+    def mirror(cls, source: object, **values: Any) -> Self:
+        """The record of an AWS object (pipeline/ports.py): each of its fields that the
+        object has under the same name, then ``values`` for the rest (or to convert)."""
+        same = {name: getattr(source, name) for name in cls.model_fields if hasattr(source, name)}
+        return cls(**{**same, **values})
 
 
 # Every time the operator writes is RFC 3339 in UTC (``...Z``), as metav1.Time.

@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..pipeline.errors import PortError
 from ..pipeline.ports import LeaseHolder
@@ -27,28 +28,32 @@ KEY_ITEM = "aurora-restore:status-key"
 CONFLICT = "ConditionalCheckFailedException"
 
 
+@dataclass(eq=False)
 class DynamoLeases:
-    def __init__(
-        self,
-        clients: Clients,
-        region: str,
-        table: str,
-        duration: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.clients = clients
-        self.region = region
-        self.table = table
-        self.duration = duration
-        self.clock = clock
-        self._account: str | None = None
-        self._key: bytes | None = None
-        self._lock = threading.Lock()
-        # (item key, operation id) -> when this process last wrote the lease (clock time).
-        self._renewed: dict[tuple[str, str], float] = {}
+    clients: Clients
+    region: str
+    table: str
+    duration: float
+    clock: Callable[[], float] = time.time
+    _account: str | None = field(default=None, init=False)
+    _key: bytes | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    # (item key, operation id) -> when this process last wrote the lease (clock time).
+    _renewed: dict[tuple[str, str], float] = field(default_factory=dict, init=False)
 
     def _dynamodb(self, operation: str, **params: object) -> dict[str, object]:
         return self.clients.call("dynamodb", self.region, operation, **params)
+
+    def _update(self, key: str, expression: str, condition: str, values: dict[str, object]) -> None:
+        """A conditional ``UpdateItem`` of one lease item; CONFLICT when the condition fails."""
+        self._dynamodb(
+            "UpdateItem",
+            TableName=self.table,
+            Key={"operation_id": {"S": key}},
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
 
     def account(self) -> str:
         if self._account is None:
@@ -70,15 +75,11 @@ class DynamoLeases:
         if last is not None and now - last < self.duration / 3:
             return None
         try:
-            self._dynamodb(
-                "UpdateItem",
-                TableName=self.table,
-                Key={"operation_id": {"S": key}},
-                UpdateExpression="SET holder = :h, holder_op = :o, expires_at = :e",
-                ConditionExpression=(
-                    "attribute_not_exists(operation_id) OR holder_op = :o OR expires_at < :now"
-                ),
-                ExpressionAttributeValues={
+            self._update(
+                key,
+                "SET holder = :h, holder_op = :o, expires_at = :e",
+                "attribute_not_exists(operation_id) OR holder_op = :o OR expires_at < :now",
+                {
                     ":h": {"S": owner},
                     ":o": {"S": operation_id},
                     ":e": {"N": str(int(now + self.duration))},
@@ -108,13 +109,11 @@ class DynamoLeases:
         key = self._item_key(region, cluster_identifier)
         self._renewed.pop((key, operation_id), None)
         try:
-            self._dynamodb(
-                "UpdateItem",
-                TableName=self.table,
-                Key={"operation_id": {"S": key}},
-                UpdateExpression="SET expires_at = :zero",
-                ConditionExpression="holder_op = :o",
-                ExpressionAttributeValues={":zero": {"N": "0"}, ":o": {"S": operation_id}},
+            self._update(
+                key,
+                "SET expires_at = :zero",
+                "holder_op = :o",
+                {":zero": {"N": "0"}, ":o": {"S": operation_id}},
             )
         except PortError as err:
             if err.code != CONFLICT:  # not ours (any more): nothing to release

@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
 # How long after its slot a queued caller keeps its place; one that does not come back by
 # then (its resource deleted, its daemon stopped) no longer holds the others up.
@@ -158,22 +159,16 @@ class TokenBucket:
             return self.configured / self.rate
 
 
+@dataclass(eq=False)
 class RegionLimits:
     """One bucket per region, made on first use; ``rate`` 0 means no limit."""
 
-    def __init__(
-        self,
-        rate: float,
-        burst: int,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._sleep = sleep
-        self._buckets: dict[str, TokenBucket] = {}
-        self._lock = threading.Lock()
+    rate: float
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def bucket(self, region: str) -> TokenBucket | None:
         if self.rate <= 0:
@@ -182,7 +177,7 @@ class RegionLimits:
             found = self._buckets.get(region)
             if found is None:
                 found = self._buckets[region] = TokenBucket(
-                    self.rate, self.burst, self._clock, self._sleep
+                    self.rate, self.burst, self.clock, self.sleep
                 )
             return found
 

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..pipeline.context import READS, Deferred
@@ -93,32 +93,28 @@ def fresh_since() -> float | None:
     return time.monotonic()
 
 
+@dataclass(eq=False)
 class RdsReads:
     """The describers of every region and kind, their refresh, and the regions' budgets."""
 
-    def __init__(
-        self,
-        clients: Clients,
-        tuning: RdsTuning,
-        fetch: RegionFetch,
-        status_of: StatusOf,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.clients = clients
-        self.tuning = tuning
-        self._fetch = fetch
-        self._status_of = status_of
-        # The cache's clock (a test may pass a fake one); the rate limit always paces real
-        # calls in real time.
-        self.clock = clock
-        self.limits = RegionLimits(tuning.rate_limit, tuning.rate_burst)
-        self._describers: dict[tuple[str, str], Describer] = {}
-        self._hooked: set[str] = set()
-        # (region, watcher) -> when a token was taken for that restore's next own call.
-        self._reserved: dict[tuple[str, Any], float] = {}
-        self._lock = threading.Lock()
-        self.refreshing = False
-        self._refresh_period = REFRESH_TICK
+    clients: Clients
+    tuning: RdsTuning
+    fetch: RegionFetch
+    status_of: StatusOf
+    # The cache's clock (a test may pass a fake one); the rate limit always paces real
+    # calls in real time.
+    clock: Callable[[], float] = time.monotonic
+    limits: RegionLimits = field(init=False)
+    _describers: dict[tuple[str, str], Describer] = field(default_factory=dict, init=False)
+    _hooked: set[str] = field(default_factory=set, init=False)
+    # (region, watcher) -> when a token was taken for that restore's next own call.
+    _reserved: dict[tuple[str, Any], float] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    refreshing: bool = field(default=False, init=False)
+    _refresh_period: float = field(default=REFRESH_TICK, init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = RegionLimits(self.tuning.rate_limit, self.tuning.rate_burst)
 
     # -- the budget --------------------------------------------------------------------------
 
@@ -194,8 +190,8 @@ class RdsReads:
             found = self._describers.get(key)
             if found is None:
                 found = self._describers[key] = Describer(
-                    fetch=lambda ids: self._fetch(region, kind, ids),
-                    status_of=lambda item: self._status_of(kind, item),
+                    fetch=lambda ids: self.fetch(region, kind, ids),
+                    status_of=lambda item: self.status_of(kind, item),
                     ttl=lambda: self.tuning.cache_ttl * self.limits.slowdown(region),
                     window=self.tuning.batch_window,
                     watch_for=self.tuning.watch_for,

@@ -87,30 +87,23 @@ class _Pending:
         return bool(self.rows or self.states or self.metrics or self.reconcile)
 
 
+@dataclass(eq=False)
 class RecordWriter:
-    def __init__(
-        self,
-        records: Records,
-        clock: Callable[[], dt.datetime],
-        on_failed: FailureSink,
-        interval: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.records = records
-        self.clock = clock
-        self.on_failed = on_failed
-        # How long the writer lets records gather before it writes them: fewer, fuller calls.
-        self.interval = interval
-        self.sleep = sleep
-        self._pending = _Pending()
-        self._cond = threading.Condition()
-        self._flushing = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = False
-        # Operations whose records failed: reported once until a write of theirs succeeds.
-        self._reported: set[str] = set()
-        # Calls made, by operation (BatchWriteItem, BatchGetItem, PutMetricData): the bench.
-        self.calls: dict[str, int] = {}
+    records: Records
+    clock: Callable[[], dt.datetime]
+    on_failed: FailureSink
+    # How long the writer lets records gather before it writes them: fewer, fuller calls.
+    interval: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+    _pending: _Pending = field(default_factory=_Pending, init=False)
+    _cond: threading.Condition = field(default_factory=threading.Condition, init=False)
+    _flushing: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _stop: bool = field(default=False, init=False)
+    # Operations whose records failed: reported once until a write of theirs succeeds.
+    _reported: set[str] = field(default_factory=set, init=False)
+    # Calls made, by operation (BatchWriteItem, BatchGetItem, PutMetricData): the bench.
+    calls: dict[str, int] = field(default_factory=dict, init=False)
 
     # --- the tick's side -----------------------------------------------------------------
 

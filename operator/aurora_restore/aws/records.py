@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -45,23 +46,16 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: de.deserialize(v) for k, v in item.items()}
 
 
+@dataclass(eq=False)
 class Records:
-    def __init__(
-        self,
-        clients: Clients,
-        region: str,
-        state_table: str,
-        audit_table: str,
-        metrics_namespace: str,
-    ) -> None:
-        self.clients = clients
-        self.region = region
-        self.state_table = state_table
-        self.audit_table = audit_table
-        self.metrics_namespace = metrics_namespace
-        # The last audit sort key of each operation: a later item gets a later key.
-        self._last: dict[str, dt.datetime] = {}
-        self._lock = threading.Lock()
+    clients: Clients
+    region: str
+    state_table: str
+    audit_table: str
+    metrics_namespace: str
+    # The last audit sort key of each operation: a later item gets a later key.
+    _last: dict[str, dt.datetime] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def _next_moment(self, operation_id: str, now: dt.datetime) -> dt.datetime:
         with self._lock:

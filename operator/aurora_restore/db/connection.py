@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extensions
@@ -22,6 +22,7 @@ from ..pipeline.errors import (
     SQLSTATE_CONNECTION_LOST,
     sqlstate_retryable,
 )
+from ..pipeline.ports import DbEndpoint
 
 __all__ = [
     "DatabaseError",
@@ -86,14 +87,10 @@ def _rebuild_error(code: str, message: str, retryable: bool, pgcode: str | None)
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where and as whom to connect. The password is left out of ``repr``."""
+class Endpoint(DbEndpoint):
+    """Where and as whom to connect (the pipeline's DbEndpoint, whose password is left out
+    of ``repr``), and how: libpq's TLS mode and connect timeout."""
 
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    dbname: str = "postgres"
     sslmode: str = "require"
     connect_timeout: int = 10
 

@@ -13,7 +13,6 @@ survives a restart.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +26,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+from ..pipeline.context import parse_time
 
 # The ``_created`` series double every counter for a value nobody alerts on.
 disable_created_metrics()
@@ -63,13 +64,8 @@ _ENDED = {"Completed": LAST_SUCCESS, "Failed": LAST_FAILURE}
 
 
 def _epoch(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+    moment = parse_time(value)
+    return moment.timestamp() if moment else None
 
 
 def _labels(namespace: str, name: str, schedule: str | None) -> tuple[str, str, str]:

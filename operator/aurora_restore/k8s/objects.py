@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..api.names import MANAGED_BY_VALUE, RESTORE_LABEL
@@ -51,28 +51,25 @@ class KubeObjects:
         self.owner = owner
 
     def kubernetes_secret(self, ref: SecretKeyRef) -> str:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            secret = self.core.read_namespaced_secret(ref.name, self.namespace)
-        except ApiException as exc:
-            raise _api_error("Secret", ref.name, self.namespace, exc) from None
-        data = secret.data or {}
-        if ref.key not in data:
-            raise _missing("Secret", ref.name, self.namespace, ref.key)
-        return base64.b64decode(data[ref.key]).decode()
+        value = self._key_of("Secret", self.core.read_namespaced_secret, ref.name, ref.key)
+        return base64.b64decode(value).decode()
 
     def config_map(self, ref: ConfigMapKeyRef) -> str:
+        return self._key_of("ConfigMap", self.core.read_namespaced_config_map, ref.name, ref.key)
+
+    def _key_of(self, kind: str, read: Callable[[str, str], Any], name: str, key: str) -> str:
+        """The value under ``key`` in the data of the ``kind`` ``name`` that ``read`` reads
+        (a Secret's still base64-encoded); a missing object or key fails the step."""
         from kubernetes.client.exceptions import ApiException
 
         try:
-            cm = self.core.read_namespaced_config_map(ref.name, self.namespace)
+            found = read(name, self.namespace)
         except ApiException as exc:
-            raise _api_error("ConfigMap", ref.name, self.namespace, exc) from None
-        data = cm.data or {}
-        if ref.key not in data:
-            raise _missing("ConfigMap", ref.name, self.namespace, ref.key)
-        return str(data[ref.key])
+            raise _api_error(kind, name, self.namespace, exc) from None
+        data = found.data or {}
+        if key not in data:
+            raise _missing(kind, name, self.namespace, key)
+        return str(data[key])
 
     def write_connection_secret(self, name: str, data: Mapping[str, str]) -> None:
         from kubernetes.client.exceptions import ApiException

@@ -235,5 +235,17 @@ def parse_iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def parse_time(value: object) -> dt.datetime | None:
+    """A time read from an object's status (RFC 3339; without a zone, UTC), or None when it
+    is absent or not a time: what is shown or counted from it is then left out."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = parse_iso(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def managed_by_us(tags: Mapping[str, str]) -> bool:
     return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE

@@ -15,13 +15,7 @@ SAME_REGION = "No need to copy snapshot, regions are the same"
 
 
 def _record(ctx: Context, snap: Snapshot) -> None:
-    ctx.status.copy_ = CopyStatus(
-        identifier=snap.identifier,
-        region=snap.region,
-        arn=snap.arn,
-        status=snap.status,
-        percent_progress=snap.percent_progress,
-    )
+    ctx.status.copy_ = CopyStatus.mirror(snap)
 
 
 def run(ctx: Context) -> StepResult:

@@ -43,10 +43,8 @@ def run(ctx: Context) -> StepResult:
     # protection can change between ticks.
     check_replaceable(ctx, cluster)
     if replaced is None:
-        replaced = ReplacedCluster(
-            identifier=cluster.identifier,
-            arn=cluster.arn,
-            resource_id=cluster.resource_id,
+        replaced = ReplacedCluster.mirror(
+            cluster,
             instances=list(cluster.members),
             deletion_started_at=ctx.iso_now(),
         )

@@ -17,15 +17,8 @@ NAME = "restore-snapshot"
 
 def record_cluster(ctx: Context, cluster: Cluster) -> ClusterStatus:
     current = ctx.status.cluster
-    ctx.status.cluster = ClusterStatus(
-        identifier=cluster.identifier,
-        region=cluster.region,
-        status=cluster.status,
-        arn=cluster.arn,
-        endpoint=cluster.endpoint,
-        reader_endpoint=cluster.reader_endpoint,
-        port=cluster.port,
-        master_username=cluster.master_username,
+    ctx.status.cluster = ClusterStatus.mirror(
+        cluster,
         master_password_reset=current.master_password_reset if current else False,
         instances=current.instances if current else [],
     )

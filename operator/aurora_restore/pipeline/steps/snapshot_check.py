@@ -141,17 +141,8 @@ def run(ctx: Context) -> StepResult:
             f"Snapshot {snap.identifier} was taken from {snap.cluster_identifier}, the target "
             "itself; restore to a different cluster"
         )
-    ctx.status.snapshot = SnapshotStatus(
-        identifier=snap.identifier,
-        arn=snap.arn,
-        region=snap.region,
-        status=snap.status,
-        encrypted=snap.encrypted,
-        kms_key_id=snap.kms_key_id,
-        engine=snap.engine,
-        engine_version=snap.engine_version,
-        cluster_identifier=snap.cluster_identifier,
-        created_at=iso(snap.created_at) if snap.created_at else None,
+    ctx.status.snapshot = SnapshotStatus.mirror(
+        snap, created_at=iso(snap.created_at) if snap.created_at else None
     )
     ctx.status.source = SourceStatus(
         method=source.method.value,

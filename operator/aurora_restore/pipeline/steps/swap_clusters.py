@@ -9,26 +9,53 @@ Without a swap (no cluster existed, or another existingCluster) both are skipped
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from ...api.status import ErrorType, SwapStatus
 from ..context import Context, StepResult, parse_iso
 from ..errors import StepFailure, safety
-from ._swap import check_old, holders
+from ..ports import Cluster
+from ._swap import Holders, check_old, holders
 from .restore_snapshot import record_cluster
 from .setup_db_users import master_password, write_connection_secret
 
 NAME = "swap-clusters"
 
 
-def _no_swap(ctx: Context) -> StepResult:
-    return StepResult.skip("No existing cluster to swap with; restored under the target name")
+Action = Callable[[Context], StepResult]
 
 
-def retire(ctx: Context) -> StepResult:
-    swap = ctx.status.swap
-    if swap is None:
-        return _no_swap(ctx)
-    held = holders(ctx, swap)
-    region = ctx.spec.target.region
+def _stage(act: Callable[[Context, SwapStatus, Holders, str], StepResult]) -> Action:
+    """A stage of the swap: skipped without one, else given the swap, the clusters under
+    its names (read now) and the target's region."""
+
+    @functools.wraps(act)
+    def stage(ctx: Context) -> StepResult:
+        swap = ctx.status.swap
+        if swap is None:
+            return StepResult.skip(
+                "No existing cluster to swap with; restored under the target name"
+            )
+        return act(ctx, swap, holders(ctx, swap), ctx.spec.target.region)
+
+    return stage
+
+
+def _temporary(ctx: Context, held: Holders, gone: str) -> Cluster:
+    """The new cluster, under the temporary name; the run fails when it is ``gone``."""
+    if not held.is_new(ctx, held.temporary):
+        raise StepFailure(
+            ErrorType.AWSError,
+            f"The new cluster {held.swap.temporary} {gone}",
+            code="DBClusterNotFoundFault",
+        )
+    assert held.temporary
+    return held.temporary
+
+
+@_stage
+def retire(ctx: Context, swap: SwapStatus, held: Holders, region: str) -> StepResult:
     if held.retired is not None:
         check_old(ctx, held, held.retired)
         # A crash may have lost the time the rename was sent: the first sight stands in.
@@ -56,19 +83,12 @@ def retire(ctx: Context) -> StepResult:
             f"Cluster {swap.target} is gone (not deleted by this run); nothing to retire",
             reason="ClusterRetired",
         )
-    if not held.is_new(ctx, held.temporary):
-        raise StepFailure(
-            ErrorType.AWSError,
-            f"The new cluster {swap.temporary} is gone; {swap.target} is not renamed",
-            code="DBClusterNotFoundFault",
-        )
+    temporary = _temporary(ctx, held, f"is gone; {swap.target} is not renamed")
     check_old(ctx, held, held.target)
-    assert held.temporary
-    if held.temporary.status != "available":
+    if temporary.status != "available":
         # e.g. backing-up after the restore: the old cluster serves until it is done.
         return StepResult.waiting(
-            f"Waiting for {swap.temporary} to be available before the swap "
-            f"({held.temporary.status})"
+            f"Waiting for {swap.temporary} to be available before the swap ({temporary.status})"
         )
     if held.target.status != "available":
         return StepResult.waiting(
@@ -90,12 +110,8 @@ def _downtime(swap: SwapStatus) -> float | None:
     return round(delta.total_seconds(), 3)
 
 
-def swap_in(ctx: Context) -> StepResult:
-    swap = ctx.status.swap
-    if swap is None:
-        return _no_swap(ctx)
-    held = holders(ctx, swap)
-    region = ctx.spec.target.region
+@_stage
+def swap_in(ctx: Context, swap: SwapStatus, held: Holders, region: str) -> StepResult:
     if held.target is not None:
         if not held.is_new(ctx, held.target):
             raise safety(
@@ -123,16 +139,10 @@ def swap_in(ctx: Context) -> StepResult:
             cluster_endpoint=cluster.endpoint,
             downtime_seconds=swap.downtime_seconds,
         )
-    if not held.is_new(ctx, held.temporary):
-        raise StepFailure(
-            ErrorType.AWSError,
-            f"The new cluster {swap.temporary} disappeared before the swap",
-            code="DBClusterNotFoundFault",
-        )
-    assert held.temporary
-    if held.temporary.status != "available":
+    temporary = _temporary(ctx, held, "disappeared before the swap")
+    if temporary.status != "available":
         return StepResult.waiting(
-            f"Waiting for {swap.temporary} to be available ({held.temporary.status})"
+            f"Waiting for {swap.temporary} to be available ({temporary.status})"
         )
     ctx.ports.rds.rename_cluster(region, swap.temporary, swap.target)
     swap.swap_requested_at = ctx.iso_now()
