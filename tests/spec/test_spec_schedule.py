@@ -134,3 +134,18 @@ def test_shape_patterns_are_the_crd_patterns() -> None:
     schema = root_schema(SCHEDULE_CRD)
     assert at(schema, "spec.schedule")["pattern"] == schedule_api.CRON_SHAPE.pattern
     assert at(schema, "spec.timeZone")["pattern"] == schedule_api.TIME_ZONE_SHAPE.pattern
+
+
+def test_a_hostile_schedule_spec_is_told_in_bounded_problems() -> None:
+    """As for a restore: the status must not carry the spec's own huge values back."""
+    from aurora_restore.api.restore import MAX_PROBLEM_CHARS, MAX_PROBLEMS
+
+    huge = "x" * 100_000
+    template = {**base_spec(), "target": {"region": huge, "clusterIdentifier": huge}}
+    doc = schedule(template=template, timeZone=huge, concurrencyPolicy=huge)
+    doc["template"]["users"] = [{"name": huge} for _ in range(3 * MAX_PROBLEMS)]
+    with pytest.raises(SpecError) as info:
+        validate_schedule_spec(doc)
+    problems = info.value.problems
+    assert all(len(p) <= MAX_PROBLEM_CHARS for p in problems)
+    assert len(problems) == MAX_PROBLEMS + 1 and problems[-1].endswith("more problems")

@@ -731,21 +731,21 @@ def _bounded(problems: list[str]) -> list[str]:
     return shown
 
 
-def parse_spec(model: type[M], document: Any, shown: Callable[[list[str]], list[str]] = list) -> M:
-    """Parse a spec mapping as ``model``; every problem names its field and what is allowed.
-    ``shown``: the problems as the SpecError tells them."""
+def parse_spec(model: type[M], document: Any) -> M:
+    """Parse a spec mapping as ``model``; every problem names its field and what is allowed,
+    clipped and counted (a hostile spec must not fill the status with its own values)."""
     if not isinstance(document, dict):
         raise SpecError(["spec must be a mapping"])
     try:
         return model.model_validate(document)
     except ValidationError as exc:
         problems = [f"{_field_path(err['loc'])}: {_sentence(err)}" for err in exc.errors()]
-        raise SpecError(shown(problems)) from None
+        raise SpecError(_bounded(problems)) from None
 
 
 def validate_spec(document: Any) -> AuroraRestoreSpec:
     """Parse a spec mapping; every problem names its field and what is allowed."""
-    return parse_spec(AuroraRestoreSpec, document, _bounded)
+    return parse_spec(AuroraRestoreSpec, document)
 
 
 def resolve_snapshot_date(spec: AuroraRestoreSpec, now: dt.datetime) -> str | None:
