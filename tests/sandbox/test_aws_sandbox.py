@@ -20,12 +20,14 @@ from aurora_restore_sandbox.aws import (
 from support.waiting import wait_for as support_wait_for
 
 SOURCE, TARGET = "us-east-1", "us-west-2"
-DELAY = 0.3
+# Long enough that the state right after a call is still there when a loaded machine gets
+# round to asking (0.3 s failed once beside other work).
+DELAY = 1.5
 
 
 def wait_for(predicate):
-    # The stand-in's delays here are tenths of a second: five seconds is ample.
-    return support_wait_for(predicate, timeout=5.0)
+    # A few times the stand-in's delay is ample.
+    return support_wait_for(predicate, timeout=10.0)
 
 
 def create_cluster(rds, identifier: str = "c1", **extra) -> dict:
