@@ -258,9 +258,12 @@ class RdsAdapter:
         if self.tuning.batching and not any(i.startswith("arn:") for i in identifiers):
             return self.reads.shared(region, kind, identifiers)
         self.reads.note_followed(region, None)
+        # Each restore reads for itself here; its token is taken as a shared check's is.
+        self.reads.before_own_read(region)
         if len(identifiers) == 1:
-            return {identifiers[0].lower(): self._describe_one(region, kind, identifiers[0])}
-        found = self._describe(region, kind, identifiers, shared=False)
+            item = self._describe_one(region, kind, identifiers[0], shared=True)
+            return {identifiers[0].lower(): item}
+        found = self._describe(region, kind, identifiers, shared=True)
         return {i.lower(): found.get(i.lower()) for i in identifiers}
 
     def _maybe(

@@ -201,12 +201,20 @@ class RdsReads:
                 )
             return found
 
-    def shared(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
-        """{identifier.lower(): item or None} from the region's shared Describe, as fresh as
-        the read policy of the step asks; notes whether the region refresh follows them."""
+    def before_own_read(self, region: str) -> float | None:
+        """Before a restore's status check: with a fresh read (a create or delete follows) or
+        a turn in the region's queue, take its own call's token first, so that the read never
+        uses up the turn the call needs (then Deferred, having read nothing). The read itself
+        goes as a shared call, which waits for its token. Returns the fresh-read bound."""
         since = fresh_since()
         if since is not None or self.limits.queued(region, WATCHER.get()):
             self._reserve(region)
+        return since
+
+    def shared(self, region: str, kind: str, identifiers: list[str]) -> dict[str, Any]:
+        """{identifier.lower(): item or None} from the region's shared Describe, as fresh as
+        the read policy of the step asks; notes whether the region refresh follows them."""
+        since = self.before_own_read(region)
         describer = self.describer(region, kind)
         items = describer.get_many(identifiers, since)
         self.note_followed(region, describer)
