@@ -68,3 +68,18 @@ def test_durations_share_the_spec_grammar(env: dict, attribute: str, seconds: fl
 def test_bad_durations_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"AURORA_RESTORE_{name}"):
         load({f"AURORA_RESTORE_{name}": value})
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    """README's settings table is the user's reference: every field of the settings there
+    (the region comes from AWS_REGION, its own row), and no row for a setting that is gone."""
+    import re
+    from pathlib import Path
+
+    from aurora_restore.settings import PREFIX, Settings
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = set(re.findall(rf"^\| `{PREFIX}([A-Z0-9_]+)` \|", text, flags=re.M))
+    fields = {name.upper() for name in Settings.model_fields} - {"REGION"}
+    assert "| `AWS_REGION` / `AWS_DEFAULT_REGION` |" in text
+    assert sorted(fields - documented) == [] and sorted(documented - fields) == []
